@@ -1,0 +1,366 @@
+/*  config — defaults, then environment, then flags, for every setting. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "phase.h"
+
+typedef enum { KIND_ENDPOINT, KIND_HTTP_ADDR, KIND_INT, KIND_CHOICE, KIND_STEP,
+               KIND_NAME, KIND_LOG_LEVEL, KIND_LOG_FORMAT } kind_t;
+
+typedef struct {
+    unsigned mask;       /* the config_option_t this setting belongs to */
+    const char *env;     /* AURA_… */
+    const char *flag;    /* without the leading "--" */
+    const char *metavar;
+    kind_t kind;
+    const char *fallback;/* default, as text, parsed like any other value */
+    long min, max;       /* KIND_INT */
+    const char *choices; /* KIND_CHOICE: space-separated */
+    const char *help;
+} setting_t;
+
+static const setting_t s_settings[] = {
+    { CONFIG_BROKER_FRONTEND, "AURA_BROKER_FRONTEND", "broker-frontend",
+      "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7701", 0, 0, NULL,
+      "broker request/reply socket (ROUTER)" },
+    { CONFIG_BROKER_JOBS, "AURA_BROKER_JOBS", "broker-jobs", "ENDPOINT",
+      KIND_ENDPOINT, "tcp://127.0.0.1:7702", 0, 0, NULL,
+      "broker job dispatch socket (PUSH)" },
+    { CONFIG_BROKER_EVENTS, "AURA_BROKER_EVENTS", "broker-events",
+      "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7703", 0, 0, NULL,
+      "broker worker-event socket (PULL)" },
+    { CONFIG_BROKER_PUBLISH, "AURA_BROKER_PUBLISH", "broker-publish",
+      "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7704", 0, 0, NULL,
+      "broker event fan-out socket (PUB)" },
+    { CONFIG_HTTP_ADDR, "AURA_HTTP_ADDR", "http-addr", "HOST:PORT",
+      KIND_HTTP_ADDR, "127.0.0.1:8080", 0, 0, NULL,
+      "HTTP listen address; port 0 picks a free port" },
+    { CONFIG_WORKER_SLOTS, "AURA_WORKER_SLOTS", "worker-slots", "N", KIND_INT,
+      "1", 1, 64, NULL, "jobs this worker runs at once" },
+    { CONFIG_HEARTBEAT_MS, "AURA_HEARTBEAT_MS", "heartbeat-ms", "MS",
+      KIND_INT, "1000", 50, 60000, NULL, "worker heartbeat interval" },
+    { CONFIG_KEEPALIVE_S, "AURA_KEEPALIVE_S", "keepalive-s", "S", KIND_INT,
+      "10", 1, 3600, NULL, "keepalive comment on idle event streams" },
+    { CONFIG_BROKER_TIMEOUT_MS, "AURA_BROKER_TIMEOUT_MS", "broker-timeout-ms",
+      "MS", KIND_INT, "1500", 100, 60000, NULL,
+      "how long to wait for the broker before answering 503" },
+    { CONFIG_PIPELINE, "AURA_PIPELINE", "pipeline", "NAME", KIND_CHOICE,
+      "synthetic", 0, 0, "synthetic", "pipeline that runs the jobs" },
+    { CONFIG_SYNTHETIC_STEP_MS, "AURA_SYNTHETIC_STEP_MS", "synthetic-step-ms",
+      "MS", KIND_INT, "1000", 0, 600000, NULL,
+      "duration of each step of the synthetic pipeline" },
+    { CONFIG_SYNTHETIC_FAIL_STEP, "AURA_SYNTHETIC_FAIL_STEP",
+      "synthetic-fail-step", "STEP", KIND_STEP, "", 0, 0, NULL,
+      "make the synthetic pipeline fail in this step (plan|tts|visuals|"
+      "compose|render)" },
+    { CONFIG_WORKER_ID, "AURA_WORKER_ID", "worker-id", "NAME", KIND_NAME, "",
+      0, 0, NULL, "worker identity (default <hostname>-<pid>)" },
+    { CONFIG_LOG, "AURA_LOG_LEVEL", "log-level", "LEVEL", KIND_LOG_LEVEL,
+      "info", 0, 0, NULL, "debug|info|warn|error" },
+    { CONFIG_LOG, "AURA_LOG_FORMAT", "log-format", "FORMAT", KIND_LOG_FORMAT,
+      "text", 0, 0, NULL, "text|json" },
+};
+
+#define SETTING_COUNT (sizeof s_settings / sizeof s_settings[0])
+
+bool
+config_endpoint_valid (const char *endpoint)
+{
+    static const char *schemes[] = { "tcp://", "ipc://", "inproc://" };
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t n = strlen (schemes[i]);
+        if (strncmp (endpoint, schemes[i], n) == 0 && endpoint[n] != '\0')
+            return strlen (endpoint) < CONFIG_ENDPOINT_SIZE;
+    }
+    return false;
+}
+
+static int
+s_parse_long (const char *text, long min, long max, long *value)
+{
+    /* strtol would skip leading blanks; a setting must not have any */
+    if (!text || !((*text >= '0' && *text <= '9') || *text == '-'))
+        return -EINVAL;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno != 0 || *end != '\0' || end == text || v < min || v > max)
+        return -EINVAL;
+    *value = v;
+    return 0;
+}
+
+int
+config_parse_host_port (const char *text, char *host, size_t host_size,
+                        int *port)
+{
+    if (!text)
+        return -EINVAL;
+    const char *colon;
+    char address[64];
+    if (text[0] == '[') {
+        const char *close = strchr (text, ']');
+        if (!close || close[1] != ':')
+            return -EINVAL;
+        size_t n = (size_t) (close - text - 1);
+        if (n == 0 || n >= sizeof address)
+            return -EINVAL;
+        memcpy (address, text + 1, n);
+        address[n] = '\0';
+        colon = close + 1;
+        struct in6_addr a6;
+        if (inet_pton (AF_INET6, address, &a6) != 1)
+            return -EINVAL;
+    }
+    else {
+        colon = strrchr (text, ':');
+        if (!colon)
+            return -EINVAL;
+        size_t n = (size_t) (colon - text);
+        if (n == 0 || n >= sizeof address)
+            return -EINVAL;
+        memcpy (address, text, n);
+        address[n] = '\0';
+        struct in_addr a4;
+        if (inet_pton (AF_INET, address, &a4) != 1)
+            return -EINVAL;
+    }
+    long p;
+    if (s_parse_long (colon + 1, 0, 65535, &p) < 0)
+        return -EINVAL;
+    if ((size_t) snprintf (host, host_size, "%s", address) >= host_size)
+        return -EINVAL;
+    *port = (int) p;
+    return 0;
+}
+
+static bool
+s_choice_valid (const char *choices, const char *value)
+{
+    size_t n = strlen (value);
+    const char *p = choices;
+    while (*p) {
+        size_t len = strcspn (p, " ");
+        if (len == n && n > 0 && strncmp (p, value, n) == 0)
+            return true;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/*  Stores one value into cfg. Returns 0, or -EINVAL with a reason in err. */
+static int
+s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
+         const char *source, char *err, size_t err_size)
+{
+    char *dest = NULL;
+    size_t dest_size = 0;
+    const char *why = NULL;
+    long number = 0;
+
+    switch (s->kind) {
+    case KIND_ENDPOINT:
+        if (!config_endpoint_valid (value)) {
+            why = "expected tcp://…, ipc://… or inproc://…";
+            break;
+        }
+        if (s->mask == CONFIG_BROKER_FRONTEND)
+            dest = cfg->broker_frontend;
+        else if (s->mask == CONFIG_BROKER_JOBS)
+            dest = cfg->broker_jobs;
+        else if (s->mask == CONFIG_BROKER_EVENTS)
+            dest = cfg->broker_events;
+        else
+            dest = cfg->broker_publish;
+        dest_size = CONFIG_ENDPOINT_SIZE;
+        break;
+    case KIND_HTTP_ADDR:
+        if (config_parse_host_port (value, cfg->http_host,
+                                    sizeof cfg->http_host, &cfg->http_port)
+            < 0)
+            why = "expected IPv4:PORT or [IPv6]:PORT with a numeric address";
+        break;
+    case KIND_INT:
+        if (s_parse_long (value, s->min, s->max, &number) < 0) {
+            why = "expected an integer in range";
+            break;
+        }
+        if (s->mask == CONFIG_WORKER_SLOTS)
+            cfg->worker_slots = (int) number;
+        else if (s->mask == CONFIG_HEARTBEAT_MS)
+            cfg->heartbeat_ms = (int) number;
+        else if (s->mask == CONFIG_KEEPALIVE_S)
+            cfg->keepalive_s = (int) number;
+        else if (s->mask == CONFIG_BROKER_TIMEOUT_MS)
+            cfg->broker_timeout_ms = (int) number;
+        else if (s->mask == CONFIG_SYNTHETIC_STEP_MS)
+            cfg->synthetic_step_ms = (int) number;
+        break;
+    case KIND_CHOICE:
+        if (!s_choice_valid (s->choices, value)) {
+            why = "unknown value";
+            break;
+        }
+        dest = cfg->pipeline;
+        dest_size = sizeof cfg->pipeline;
+        break;
+    case KIND_STEP: {
+        step_t step;
+        if (*value && step_parse (value, &step) < 0) {
+            why = "expected plan, tts, visuals, compose or render";
+            break;
+        }
+        dest = cfg->synthetic_fail_step;
+        dest_size = sizeof cfg->synthetic_fail_step;
+        break;
+    }
+    case KIND_NAME:
+        if (strlen (value) >= sizeof cfg->worker_id
+            || strcspn (value, " \t\r\n") != strlen (value)) {
+            why = "expected at most 64 characters without spaces";
+            break;
+        }
+        dest = cfg->worker_id;
+        dest_size = sizeof cfg->worker_id;
+        break;
+    case KIND_LOG_LEVEL:
+        if (log_level_parse (value, &cfg->log_level) < 0)
+            why = "expected debug, info, warn or error";
+        break;
+    case KIND_LOG_FORMAT:
+        if (strcmp (value, "text") == 0)
+            cfg->log_json = false;
+        else if (strcmp (value, "json") == 0)
+            cfg->log_json = true;
+        else
+            why = "expected text or json";
+        break;
+    }
+
+    if (!why && dest && (size_t) snprintf (dest, dest_size, "%s", value) >= dest_size)
+        why = "too long";
+    if (why) {
+        if (s->kind == KIND_INT)
+            snprintf (err, err_size, "invalid %s '%.80s' (from %s): %s %ld..%ld",
+                      s->env, value, source, why, s->min, s->max);
+        else
+            snprintf (err, err_size, "invalid %s '%.80s' (from %s): %s",
+                      s->env, value, source, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void
+s_print_help (unsigned options, const char *program, const char *summary)
+{
+    printf ("Usage: %s [OPTION]...\n%s\n\n", program, summary);
+    printf ("Every option can also be set through the environment variable "
+            "shown;\na flag wins over the environment.\n\n");
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting_t *s = &s_settings[i];
+        if (!(s->mask & options))
+            continue;
+        char left[64];
+        snprintf (left, sizeof left, "--%s=%s", s->flag, s->metavar);
+        printf ("  %-34s %s\n  %-34s %s", left, s->help, "", s->env);
+        if (*s->fallback)
+            printf (", default %s", s->fallback);
+        if (s->kind == KIND_INT)
+            printf (" (%ld..%ld)", s->min, s->max);
+        if (s->kind == KIND_CHOICE)
+            printf (" (%s)", s->choices);
+        printf ("\n");
+    }
+    printf ("  %-34s %s\n  %-34s %s\n", "--help", "show this text and exit",
+            "--version", "show the version and exit");
+}
+
+int
+config_load (aura_config_t *cfg, unsigned options, const char *program,
+             const char *summary, int argc, char **argv, char *err,
+             size_t err_size)
+{
+    memset (cfg, 0, sizeof *cfg);
+    err[0] = '\0';
+
+    /* defaults for every setting, the program's or not */
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        int rc = s_apply (cfg, &s_settings[i], s_settings[i].fallback,
+                          "default", err, err_size);
+        assert (rc == 0 && "a built-in default is invalid");
+        (void) rc;
+    }
+
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting_t *s = &s_settings[i];
+        const char *value = getenv (s->env);
+        if (!(s->mask & options) || !value)
+            continue;
+        if (s_apply (cfg, s, value, "environment", err, err_size) < 0)
+            return -EINVAL;
+    }
+
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+            s_print_help (options, program, summary);
+            return 1;
+        }
+        if (strcmp (arg, "--version") == 0) {
+            printf ("%s %s\n", program, AURA_VERSION);
+            return 1;
+        }
+        if (strncmp (arg, "--", 2) != 0) {
+            snprintf (err, err_size, "unexpected argument '%.80s' (try --help)",
+                      arg);
+            return -EINVAL;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr (name, '=');
+        size_t name_len = eq ? (size_t) (eq - name) : strlen (name);
+        const setting_t *s = NULL;
+        for (size_t i = 0; i < SETTING_COUNT; i++) {
+            if ((s_settings[i].mask & options)
+                && strlen (s_settings[i].flag) == name_len
+                && strncmp (s_settings[i].flag, name, name_len) == 0)
+                s = &s_settings[i];
+        }
+        if (!s) {
+            snprintf (err, err_size, "unknown option '%.80s' (try --help)", arg);
+            return -EINVAL;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (a + 1 >= argc) {
+                snprintf (err, err_size, "option --%s needs a value", s->flag);
+                return -EINVAL;
+            }
+            value = argv[++a];
+        }
+        char source[64];
+        snprintf (source, sizeof source, "--%s", s->flag);
+        if (s_apply (cfg, s, value, source, err, err_size) < 0)
+            return -EINVAL;
+    }
+
+    if (!cfg->worker_id[0]) {
+        char host[48] = "worker";
+        if (gethostname (host, sizeof host) != 0)
+            snprintf (host, sizeof host, "worker");
+        host[sizeof host - 1] = '\0';
+        snprintf (cfg->worker_id, sizeof cfg->worker_id, "%s-%ld", host,
+                  (long) getpid ());
+    }
+    return 0;
+}
