@@ -1,0 +1,449 @@
+/*  runner — one job on its own thread; see runner.h for the contract. */
+#include "runner.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/*  How long a runner's socket may hold messages the worker has not taken
+    yet when it closes. CZMQ's default of 0 could drop the final message. */
+#define RUNNER_LINGER_MS 1000
+
+struct _runner_t {
+    char job[JOB_ID_SIZE];
+    char cid[sizeof ((proto_msg_t *) 0)->cid];
+    char worker[sizeof ((proto_msg_t *) 0)->worker];
+    int attempt;
+    char *spec;                          /* NUL-terminated copy */
+    size_t spec_len;
+    step_status_t prior[STEP_COUNT];     /* step statuses the dispatch carried */
+    const pipeline_t *pipeline;
+    pipeline_options_t options;
+
+    zsock_t *outbox;                     /* PUSH to the inbox; the job thread's once started */
+    proto_msg_t *final;                  /* made up front: the last message can always be sent */
+    pthread_t thread;
+    bool started;
+    atomic_bool cancel_requested;
+    atomic_bool interrupt_requested;
+
+    /* touched by the job thread only */
+    step_t current;                      /* the step running */
+    double fraction;                     /* highest fraction it reported */
+};
+
+typedef enum {
+    OUTCOME_DONE,
+    OUTCOME_STOPPED,
+    OUTCOME_FAILED
+} outcome_t;
+
+/*  Length of the valid UTF-8 sequence that starts at s, or 0 when there is
+    none (a stray byte, an overlong form, a surrogate). */
+static size_t
+s_utf8_sequence (const unsigned char *s)
+{
+    size_t len;
+    uint32_t code_point, min;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xE0) == 0xC0) {
+        len = 2, code_point = s[0] & 0x1Fu, min = 0x80;
+    }
+    else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3, code_point = s[0] & 0x0Fu, min = 0x800;
+    }
+    else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4, code_point = s[0] & 0x07u, min = 0x10000;
+    }
+    else
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        code_point = (code_point << 6) | (s[i] & 0x3Fu);
+    }
+    if (code_point < min || code_point > 0x10FFFF
+        || (code_point >= 0xD800 && code_point <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/*  Copies text from a step into a message field: cut at a character
+    boundary to fit, invalid bytes replaced by '?', because the broker
+    rejects a body whose strings are not UTF-8. */
+static void
+s_copy_text (char *dest, size_t size, const char *src)
+{
+    size_t out = 0;
+    const unsigned char *p = (const unsigned char *) (src ? src : "");
+    while (*p) {
+        size_t len = s_utf8_sequence (p);
+        const unsigned char *from = len ? p : (const unsigned char *) "?";
+        p += len ? len : 1;
+        if (!len)
+            len = 1;
+        if (out + len >= size)
+            break;
+        memcpy (dest + out, from, len);
+        out += len;
+    }
+    dest[out] = '\0';
+}
+
+static bool
+s_stop_requested (runner_t *self)
+{
+    return atomic_load (&self->cancel_requested)
+           || atomic_load (&self->interrupt_requested);
+}
+
+/*  Fills the fields every message of this job carries. */
+static void
+s_message_prepare (runner_t *self, proto_msg_t *msg, proto_type_t type,
+                   proto_event_kind_t kind)
+{
+    proto_msg_init (msg, type);
+    msg->kind = kind;
+    msg->ts_us = proto_now_us ();
+    msg->attempt = self->attempt;
+    memcpy (msg->job, self->job, sizeof msg->job);
+    memcpy (msg->cid, self->cid, sizeof msg->cid);
+    memcpy (msg->worker, self->worker, sizeof msg->worker);
+}
+
+/*  Hands msg to the worker's main thread, which then owns it. On failure
+    msg is freed and the message is lost, with a log line. */
+static void
+s_send (runner_t *self, proto_msg_t *msg)
+{
+    if (zsock_send (self->outbox, "pp", (void *) self, (void *) msg) != 0) {
+        log_write (AURA_LOG_ERROR, self->cid, self->job,
+                   "job %s event lost: inproc send failed",
+                   msg->type == PROTO_EVENT ? proto_event_kind_name (msg->kind)
+                                            : proto_type_name (msg->type));
+        proto_msg_reset (msg);
+        free (msg);
+    }
+}
+
+/*  Returns a new event of this job, or NULL (logged) when out of memory. */
+static proto_msg_t *
+s_event_new (runner_t *self, proto_event_kind_t kind)
+{
+    proto_msg_t *msg = malloc (sizeof *msg);
+    if (!msg) {
+        log_write (AURA_LOG_ERROR, self->cid, self->job,
+                   "out of memory: %s event lost", proto_event_kind_name (kind));
+        return NULL;
+    }
+    s_message_prepare (self, msg, PROTO_EVENT, kind);
+    return msg;
+}
+
+static void
+s_send_step_status (runner_t *self, step_t step, step_status_t status)
+{
+    proto_msg_t *msg = s_event_new (self, EVENT_STEP_STATUS);
+    if (!msg)
+        return;
+    msg->step = step;
+    msg->step_status = status;
+    s_send (self, msg);
+}
+
+/*  The progress callback the steps get: stops them when asked, and turns
+    each report into a step-progress event whose percentages never go
+    back and stay inside the running step's range. */
+static int
+s_progress (void *ctx, step_t step, double fraction, const char *message,
+            int eta_s)
+{
+    runner_t *self = ctx;
+    if (s_stop_requested (self))
+        return -ECANCELED;
+    if (!message)
+        return 0;
+    if (step != self->current)
+        log_write (AURA_LOG_WARN, self->cid, self->job,
+                   "step %s reported progress as %s", step_name (self->current),
+                   step_name (step));
+    if (!(fraction >= 0)) /* NaN too */
+        fraction = 0;
+    if (fraction > 1)
+        fraction = 1;
+    if (fraction < self->fraction)
+        fraction = self->fraction;
+    self->fraction = fraction;
+
+    proto_msg_t *msg = s_event_new (self, EVENT_STEP_PROGRESS);
+    if (!msg)
+        return 0;
+    msg->step = self->current;
+    s_copy_text (msg->phase, sizeof msg->phase, step_name (self->current));
+    msg->step_percent = fraction * 100.0;
+    msg->percent = step_overall_percent (self->current, fraction);
+    s_copy_text (msg->message, sizeof msg->message, message);
+    msg->eta_s = eta_s >= 0 ? eta_s : -1;
+    s_send (self, msg);
+    return 0;
+}
+
+/*  Sends the job-completed event, the final message of a finished job. */
+static void
+s_finish_completed (runner_t *self, const pipeline_output_t *output)
+{
+    proto_msg_t *msg = self->final;
+    s_message_prepare (self, msg, PROTO_EVENT, EVENT_JOB_COMPLETED);
+    for (size_t i = 0; i < output->artifact_count; i++) {
+        const pipeline_artifact_t *a = &output->artifacts[i];
+        if (proto_msg_add_artifact (msg, a->name, a->path, a->type,
+                                    a->size_bytes) < 0)
+            log_write (AURA_LOG_WARN, self->cid, self->job,
+                       "artifact %s left out of the result", a->name);
+    }
+    s_copy_text (msg->output_video, sizeof msg->output_video, output->video_path);
+    s_copy_text (msg->output_subtitle, sizeof msg->output_subtitle,
+                 output->subtitle_path);
+    msg->output_size_bytes = output->size_bytes > 0 ? output->size_bytes : 0;
+    msg->output_duration_s = output->duration_s > 0 ? output->duration_s : 0;
+}
+
+static void
+s_finish_failed (runner_t *self, step_t step, const pipeline_error_t *error)
+{
+    proto_msg_t *msg = s_event_new (self, EVENT_ERROR);
+    if (msg) {
+        msg->step = step;
+        s_copy_text (msg->code, sizeof msg->code, error->code);
+        s_copy_text (msg->message, sizeof msg->message, error->message);
+        msg->retryable = error->retryable;
+        s_send (self, msg);
+    }
+    s_send_step_status (self, step, STEP_FAILED);
+
+    msg = self->final;
+    s_message_prepare (self, msg, PROTO_EVENT, EVENT_JOB_FAILED);
+    msg->step = step;
+    s_copy_text (msg->code, sizeof msg->code, error->code);
+    s_copy_text (msg->message, sizeof msg->message, error->message);
+}
+
+static void
+s_finish_stopped (runner_t *self, step_t step)
+{
+    proto_msg_t *msg = self->final;
+    if (atomic_load (&self->cancel_requested)) {
+        s_send_step_status (self, step, STEP_CANCELED);
+        s_message_prepare (self, msg, PROTO_EVENT, EVENT_JOB_CANCELLED);
+        msg->step = step;
+    }
+    else {
+        /* the broker puts the job back; its Running step becomes Pending */
+        s_message_prepare (self, msg, PROTO_DECLINED, EVENT_NONE);
+        snprintf (msg->code, sizeof msg->code, "Shutdown");
+        snprintf (msg->message, sizeof msg->message,
+                  "worker stopped during step %s", step_name (step));
+    }
+}
+
+/*  Makes sure a failed step's error says something. */
+static void
+s_error_complete (pipeline_error_t *error, step_t step, int rc)
+{
+    if (error->code[0])
+        return;
+    char why[128];
+    if (strerror_r (-rc, why, sizeof why) != 0)
+        snprintf (why, sizeof why, "error %d", -rc);
+    pipeline_error_set (error, "StepFailed", false, "step %s failed: %s",
+                        step_name (step), why);
+}
+
+static void *
+s_runner_thread (void *arg)
+{
+    runner_t *self = arg;
+    pipeline_input_t input = {
+        .job_id = self->job,
+        .attempt = self->attempt,
+        .spec = self->spec,
+        .spec_len = self->spec_len,
+        .artifact_dir = "",
+        .options = &self->options,
+    };
+    pipeline_output_t output;
+    memset (&output, 0, sizeof output);
+    pipeline_error_t error;
+    memset (&error, 0, sizeof error);
+
+    outcome_t outcome = OUTCOME_DONE;
+    step_t step;
+    for (step = STEP_PLAN; step < STEP_COUNT; step++) {
+        if (self->prior[step] == STEP_DONE || self->prior[step] == STEP_SKIPPED) {
+            s_send_step_status (self, step, STEP_SKIPPED);
+            continue;
+        }
+        if (s_stop_requested (self)) {
+            outcome = OUTCOME_STOPPED;
+            break;
+        }
+        self->current = step;
+        self->fraction = 0;
+        s_send_step_status (self, step, STEP_RUNNING);
+        int rc = self->pipeline->steps[step](&input, &output, s_progress, self,
+                                             &error);
+        if (rc == 0) {
+            s_send_step_status (self, step, STEP_DONE);
+            continue;
+        }
+        if (rc == -ECANCELED && s_stop_requested (self)) {
+            outcome = OUTCOME_STOPPED;
+            break;
+        }
+        s_error_complete (&error, step, rc);
+        outcome = OUTCOME_FAILED;
+        break;
+    }
+
+    if (outcome == OUTCOME_DONE)
+        s_finish_completed (self, &output);
+    else if (outcome == OUTCOME_FAILED)
+        s_finish_failed (self, step, &error);
+    else
+        s_finish_stopped (self, step);
+
+    proto_msg_t *final = self->final;
+    self->final = NULL;
+    s_send (self, final);
+    return NULL;
+}
+
+runner_t *
+runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
+            const pipeline_options_t *options, const char *worker_id,
+            const char *inbox_endpoint)
+{
+    assert (dispatch);
+    assert (pipeline);
+    assert (options);
+    runner_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    memcpy (self->job, dispatch->job, sizeof self->job);
+    memcpy (self->cid, dispatch->cid, sizeof self->cid);
+    snprintf (self->worker, sizeof self->worker, "%s", worker_id);
+    self->attempt = dispatch->attempt;
+    memcpy (self->prior, dispatch->steps, sizeof self->prior);
+    self->pipeline = pipeline;
+    self->options = *options;
+    atomic_init (&self->cancel_requested, false);
+    atomic_init (&self->interrupt_requested, false);
+
+    self->spec_len = dispatch->spec ? dispatch->spec_len : 0;
+    self->spec = malloc (self->spec_len + 1);
+    self->final = malloc (sizeof *self->final);
+    if (!self->spec || !self->final)
+        goto fail;
+    if (self->spec_len)
+        memcpy (self->spec, dispatch->spec, self->spec_len);
+    self->spec[self->spec_len] = '\0';
+
+    self->outbox = zsock_new (ZMQ_PUSH);
+    if (!self->outbox)
+        goto fail;
+    zsock_set_linger (self->outbox, RUNNER_LINGER_MS);
+    if (zsock_connect (self->outbox, "%s", inbox_endpoint) != 0)
+        goto fail;
+    return self;
+
+fail:
+    runner_destroy (&self);
+    return NULL;
+}
+
+int
+runner_start (runner_t *self)
+{
+    assert (self);
+    assert (!self->started);
+    /* The thread inherits this mask: SIGINT and SIGTERM then always reach
+       the main thread, which wakes from its poll at once. */
+    sigset_t blocked, previous;
+    sigemptyset (&blocked);
+    sigaddset (&blocked, SIGINT);
+    sigaddset (&blocked, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &blocked, &previous);
+    int rc = pthread_create (&self->thread, NULL, s_runner_thread, self);
+    pthread_sigmask (SIG_SETMASK, &previous, NULL);
+    if (rc != 0)
+        return -rc;
+    self->started = true;
+    return 0;
+}
+
+void
+runner_cancel (runner_t *self)
+{
+    assert (self);
+    atomic_store (&self->cancel_requested, true);
+}
+
+void
+runner_interrupt (runner_t *self)
+{
+    assert (self);
+    atomic_store (&self->interrupt_requested, true);
+}
+
+const char *
+runner_job (const runner_t *self)
+{
+    assert (self);
+    return self->job;
+}
+
+const char *
+runner_cid (const runner_t *self)
+{
+    assert (self);
+    return self->cid;
+}
+
+int
+runner_attempt (const runner_t *self)
+{
+    assert (self);
+    return self->attempt;
+}
+
+void
+runner_destroy (runner_t **self_p)
+{
+    assert (self_p);
+    runner_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->started)
+        pthread_join (self->thread, NULL);
+    zsock_destroy (&self->outbox);
+    free (self->final);
+    free (self->spec);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+runner_message_is_final (const proto_msg_t *msg)
+{
+    return msg->type == PROTO_DECLINED
+           || (msg->type == PROTO_EVENT && proto_event_is_terminal (msg->kind));
+}

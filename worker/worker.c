@@ -1,0 +1,524 @@
+/*  worker — the job runner's main loop: dispatches in, cancels in, job
+    events out, heartbeats, and an orderly hand-back of running jobs when
+    the process stops. See worker.h and docs/PROTOCOL.md. */
+#include "worker.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proto.h"
+#include "runner.h"
+
+/*  Longest the loop sleeps in a poll, so worker_stop() from another thread
+    is noticed quickly (signals wake the poll at once). */
+#define WORKER_POLL_MAX_MS 100
+/*  The broker's sockets get what is queued for them within this after the
+    worker closes them; the last messages of a stop matter (PROTOCOL.md:
+    declined "Shutdown"), so this is longer than the shared default. */
+#define WORKER_EVENTS_LINGER_MS 1000
+
+struct _worker_t {
+    char worker_id[sizeof ((proto_msg_t *) 0)->worker];
+    int slots_total;
+    int heartbeat_ms;
+    const pipeline_t *pipeline;
+    pipeline_options_t options;
+    char inbox_endpoint[64];
+
+    zsock_t *jobs;          /* PULL from the broker's jobs PUSH */
+    zsock_t *events;        /* PUSH to the broker's events PULL */
+    zsock_t *control;       /* SUB to the broker's PUB, ctl.cancel. */
+    zsock_t *inbox;         /* PULL bound on inproc: the runners' messages */
+    zpoller_t *poller;
+
+    runner_t **runners;     /* slots_total entries; NULL = a free slot */
+    int slots_used;
+    bool stopping;          /* no new jobs; running ones interrupted */
+    bool abandoned;         /* some runner threads never stopped */
+    bool events_blocked;    /* the last send to the broker failed */
+    atomic_bool stop_requested;
+    worker_stats_t stats;
+};
+
+static int
+s_slots_free (const worker_t *self)
+{
+    return self->stopping ? 0 : self->slots_total - self->slots_used;
+}
+
+/*  Encodes msg and sends it to the broker without blocking: a worker that
+    cannot reach its broker keeps running its jobs (the queue holds the
+    events until the broker is back, and the lease logic covers a loss). */
+static void
+s_forward (worker_t *self, const proto_msg_t *msg)
+{
+    zframe_t *frame = proto_encode (msg);
+    if (!frame) {
+        self->stats.send_failures++; /* proto_encode logged why */
+        return;
+    }
+    if (zframe_send (&frame, self->events, ZFRAME_DONTWAIT) != 0) {
+        zframe_destroy (&frame);
+        self->stats.send_failures++;
+        if (!self->events_blocked)
+            log_write (AURA_LOG_WARN, msg->cid, msg->job,
+                       "broker events queue full: dropping messages (%s)",
+                       zmq_strerror (errno));
+        self->events_blocked = true;
+        return;
+    }
+    if (self->events_blocked)
+        log_info ("broker events queue accepting again (%llu dropped so far)",
+                  (unsigned long long) self->stats.send_failures);
+    self->events_blocked = false;
+    self->stats.events_forwarded++;
+}
+
+static void
+s_send_heartbeat (worker_t *self)
+{
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_HEARTBEAT);
+    msg.ts_us = proto_now_us ();
+    memcpy (msg.worker, self->worker_id, sizeof msg.worker);
+    msg.slots_free = s_slots_free (self);
+    msg.slots_total = self->slots_total;
+    s_forward (self, &msg);
+}
+
+/*  Sends accepted or declined for a job of this worker, with the credits
+    as they are now. `code` only for declined. */
+static void
+s_send_answer (worker_t *self, proto_type_t type, const char *job,
+               int attempt, const char *code, const char *message)
+{
+    proto_msg_t msg;
+    proto_msg_init (&msg, type);
+    msg.ts_us = proto_now_us ();
+    memcpy (msg.worker, self->worker_id, sizeof msg.worker);
+    snprintf (msg.job, sizeof msg.job, "%s", job);
+    msg.attempt = attempt;
+    msg.slots_free = s_slots_free (self);
+    msg.slots_total = self->slots_total;
+    if (code)
+        snprintf (msg.code, sizeof msg.code, "%s", code);
+    if (message)
+        snprintf (msg.message, sizeof msg.message, "%s", message);
+    s_forward (self, &msg);
+}
+
+/*  Logs and counts a message that is dropped. */
+static void
+s_drop (worker_t *self, const char *socket_name, const char *why)
+{
+    self->stats.messages_dropped++;
+    log_warn ("dropped a message on %s: %s (%llu dropped)", socket_name, why,
+              (unsigned long long) self->stats.messages_dropped);
+}
+
+/*  Decodes a frame into msg. Returns 0, or -EPROTO after dropping it. */
+static int
+s_decode (worker_t *self, zframe_t *frame, const char *socket_name,
+          proto_msg_t *msg)
+{
+    char err[160];
+    if (proto_decode (zframe_data (frame), zframe_size (frame), msg, err,
+                      sizeof err) != 0) {
+        s_drop (self, socket_name, err);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/*  Returns the slot of the running job (job, attempt), or -1. */
+static int
+s_find (const worker_t *self, const char *job, int attempt)
+{
+    for (int i = 0; i < self->slots_total; i++) {
+        runner_t *runner = self->runners[i];
+        if (runner && runner_attempt (runner) == attempt
+            && strcmp (runner_job (runner), job) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/*  Starts the job of a dispatch in slot `slot`: accepted goes out first,
+    so every event of the job follows it. */
+static void
+s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
+{
+    runner_t *runner = runner_new (dispatch, self->pipeline, &self->options,
+                                   self->worker_id, self->inbox_endpoint);
+    if (!runner) {
+        log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
+                   "cannot prepare the job: out of resources");
+        self->stats.jobs_declined++;
+        s_send_answer (self, PROTO_DECLINED, dispatch->job, dispatch->attempt,
+                       "Full", "worker out of resources");
+        return;
+    }
+    self->runners[slot] = runner;
+    self->slots_used++;
+    s_send_answer (self, PROTO_ACCEPTED, dispatch->job, dispatch->attempt, NULL,
+                   NULL);
+    int rc = runner_start (runner);
+    if (rc < 0) {
+        /* accepted is out, so the broker holds the job as ours: hand it
+           back the way a stopping worker does */
+        log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
+                   "cannot start the job's thread: %s", strerror (-rc));
+        self->runners[slot] = NULL;
+        self->slots_used--;
+        runner_destroy (&runner);
+        self->stats.jobs_handed_back++;
+        s_send_answer (self, PROTO_DECLINED, dispatch->job, dispatch->attempt,
+                       "Shutdown", "worker could not start the job");
+        return;
+    }
+    self->stats.jobs_accepted++;
+    log_write (AURA_LOG_INFO, dispatch->cid, dispatch->job,
+               "accepted attempt %d (%d/%d slots busy)", (int) dispatch->attempt,
+               self->slots_used, self->slots_total);
+}
+
+static void
+s_handle_dispatch (worker_t *self)
+{
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+    zmsg_t *zmsg = zmsg_recv (self->jobs);
+    if (!zmsg)
+        return;
+    if (zmsg_size (zmsg) != 1) {
+        s_drop (self, "jobs", "expected one frame");
+        goto cleanup;
+    }
+    if (s_decode (self, zmsg_first (zmsg), "jobs", &msg) < 0)
+        goto cleanup;
+    if (msg.type != PROTO_DISPATCH) {
+        s_drop (self, "jobs", proto_type_name (msg.type));
+        goto cleanup;
+    }
+    if (s_find (self, msg.job, msg.attempt) >= 0) {
+        /* already running here: the broker has our accepted for it */
+        s_drop (self, "jobs", "dispatch of a job attempt already running");
+        goto cleanup;
+    }
+
+    int slot = -1;
+    for (int i = 0; i < self->slots_total && !self->stopping; i++)
+        if (!self->runners[i]) {
+            slot = i;
+            break;
+        }
+    if (slot < 0) {
+        self->stats.jobs_declined++;
+        log_write (AURA_LOG_INFO, msg.cid, msg.job, "declined attempt %d: %s",
+                   (int) msg.attempt, self->stopping ? "stopping" : "full");
+        s_send_answer (self, PROTO_DECLINED, msg.job, msg.attempt, "Full",
+                       self->stopping ? "worker is stopping" : NULL);
+        goto cleanup;
+    }
+    s_start_job (self, slot, &msg);
+
+cleanup:
+    proto_msg_reset (&msg);
+    zmsg_destroy (&zmsg);
+}
+
+static void
+s_handle_control (worker_t *self)
+{
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+    zmsg_t *zmsg = zmsg_recv (self->control);
+    if (!zmsg)
+        return;
+    if (zmsg_size (zmsg) != 2) {
+        s_drop (self, "publish", "expected [topic][body]");
+        goto cleanup;
+    }
+    zframe_t *topic = zmsg_first (zmsg);
+    if (s_decode (self, zmsg_next (zmsg), "publish", &msg) < 0)
+        goto cleanup;
+    if (msg.type != PROTO_CANCEL) {
+        s_drop (self, "publish", proto_type_name (msg.type));
+        goto cleanup;
+    }
+    char expected[64];
+    if (proto_topic (expected, sizeof expected, PROTO_TOPIC_CANCEL, msg.job) < 0
+        || !zframe_streq (topic, expected)) {
+        s_drop (self, "publish", "cancel whose topic is not its job's");
+        goto cleanup;
+    }
+    int slot = s_find (self, msg.job, msg.attempt);
+    if (slot < 0) {
+        /* every worker hears every cancel */
+        log_write (AURA_LOG_DEBUG, msg.cid, msg.job,
+                   "cancel of attempt %d: not running here", (int) msg.attempt);
+        goto cleanup;
+    }
+    runner_cancel (self->runners[slot]);
+    self->stats.cancels_applied++;
+    log_write (AURA_LOG_INFO, runner_cid (self->runners[slot]), msg.job,
+               "cancel requested for attempt %d", (int) msg.attempt);
+
+cleanup:
+    proto_msg_reset (&msg);
+    zmsg_destroy (&zmsg);
+}
+
+/*  Frees the slot of a runner that sent its final message. */
+static void
+s_release (worker_t *self, runner_t *runner)
+{
+    for (int i = 0; i < self->slots_total; i++)
+        if (self->runners[i] == runner) {
+            self->runners[i] = NULL;
+            self->slots_used--;
+            runner_destroy (&runner);
+            return;
+        }
+    log_error ("final message from a runner that holds no slot");
+}
+
+static void
+s_handle_job_message (worker_t *self)
+{
+    void *runner = NULL;
+    void *data = NULL;
+    if (zsock_recv (self->inbox, "pp", &runner, &data) != 0 || !data)
+        return;
+    proto_msg_t *msg = data;
+    if (runner_message_is_final (msg)) {
+        s_release (self, runner);
+        msg->slots_free = s_slots_free (self);
+        msg->slots_total = self->slots_total;
+        const char *outcome;
+        if (msg->type == PROTO_DECLINED) {
+            self->stats.jobs_handed_back++;
+            outcome = "handed back";
+        }
+        else {
+            self->stats.jobs_finished++;
+            outcome = proto_event_kind_name (msg->kind);
+        }
+        log_write (AURA_LOG_INFO, msg->cid, msg->job, "attempt %d: %s",
+                   (int) msg->attempt, outcome);
+    }
+    s_forward (self, msg);
+    proto_msg_reset (msg);
+    free (msg);
+}
+
+static void
+s_begin_shutdown (worker_t *self)
+{
+    self->stopping = true;
+    log_info ("stopping: %d running job(s) to hand back", self->slots_used);
+    for (int i = 0; i < self->slots_total; i++)
+        if (self->runners[i])
+            runner_interrupt (self->runners[i]);
+    /* no credits from now on, so the broker stops dispatching here */
+    s_send_heartbeat (self);
+}
+
+/*  Hands back the jobs whose threads did not stop in time. Their runners
+    stay allocated: the threads still use them. */
+static void
+s_abandon_runners (worker_t *self)
+{
+    for (int i = 0; i < self->slots_total; i++) {
+        runner_t *runner = self->runners[i];
+        if (!runner)
+            continue;
+        log_write (AURA_LOG_ERROR, runner_cid (runner), runner_job (runner),
+                   "job did not stop within %d ms: handing it back",
+                   WORKER_SHUTDOWN_GRACE_MS);
+        self->stats.jobs_handed_back++;
+        s_send_answer (self, PROTO_DECLINED, runner_job (runner),
+                       runner_attempt (runner), "Shutdown",
+                       "worker stopped; the job's step did not");
+        self->abandoned = true;
+    }
+}
+
+/*  Connects a new socket of `type` to endpoint with the shared defaults.
+    Returns NULL, logged, on failure. */
+static zsock_t *
+s_socket_new (int type, const char *endpoint, const char *what)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock) {
+        log_error ("cannot create the %s socket", what);
+        return NULL;
+    }
+    proto_socket_defaults (sock);
+    if (type == ZMQ_PULL)
+        zsock_set_rcvhwm (sock, 1); /* never buffer jobs ahead (PROTOCOL.md) */
+    if (type == ZMQ_PUSH)
+        zsock_set_linger (sock, WORKER_EVENTS_LINGER_MS);
+    if (type == ZMQ_SUB)
+        zsock_set_subscribe (sock, PROTO_TOPIC_CANCEL);
+    if (zsock_connect (sock, "%s", endpoint) != 0) {
+        log_error ("cannot connect the %s socket to %s: %s", what, endpoint,
+                   zmq_strerror (errno));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+worker_t *
+worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
+{
+    assert (cfg);
+    assert (pipeline);
+    assert (cfg->worker_slots > 0);
+    worker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf (self->worker_id, sizeof self->worker_id, "%s", cfg->worker_id);
+    self->slots_total = cfg->worker_slots;
+    self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
+    self->pipeline = pipeline;
+    self->options.synthetic_step_ms = cfg->synthetic_step_ms;
+    snprintf (self->options.synthetic_fail_step,
+              sizeof self->options.synthetic_fail_step, "%s",
+              cfg->synthetic_fail_step);
+    atomic_init (&self->stop_requested, false);
+    /* unique per worker, so several can live in one process (tests) */
+    snprintf (self->inbox_endpoint, sizeof self->inbox_endpoint,
+              "inproc://aura-worker-inbox-%p", (void *) self);
+
+    self->runners = calloc ((size_t) self->slots_total, sizeof *self->runners);
+    if (!self->runners)
+        goto fail;
+    self->inbox = zsock_new (ZMQ_PULL);
+    if (!self->inbox || zsock_bind (self->inbox, "%s", self->inbox_endpoint) < 0) {
+        log_error ("cannot bind %s", self->inbox_endpoint);
+        goto fail;
+    }
+    self->jobs = s_socket_new (ZMQ_PULL, cfg->broker_jobs, "jobs");
+    self->events = s_socket_new (ZMQ_PUSH, cfg->broker_events, "events");
+    self->control = s_socket_new (ZMQ_SUB, cfg->broker_publish, "publish");
+    if (!self->jobs || !self->events || !self->control)
+        goto fail;
+    /* order is priority: dispatches and cancels before job events */
+    self->poller = zpoller_new (self->jobs, self->control, self->inbox, NULL);
+    if (!self->poller)
+        goto fail;
+    /* signals are handled by worker_run, which must keep polling while
+       its jobs stop */
+    zpoller_set_nonstop (self->poller, true);
+    return self;
+
+fail:
+    worker_destroy (&self);
+    return NULL;
+}
+
+int
+worker_run (worker_t *self)
+{
+    assert (self);
+    int rc = 0;
+    s_send_heartbeat (self);
+    log_info ("ready: worker=%s slots=%d pipeline=%s", self->worker_id,
+              self->slots_total, self->pipeline->name);
+
+    int64_t next_heartbeat_ms = zclock_mono () + self->heartbeat_ms;
+    int64_t give_up_ms = 0;
+    while (true) {
+        int64_t now_ms = zclock_mono ();
+        if (!self->stopping
+            && (zsys_interrupted || atomic_load (&self->stop_requested))) {
+            s_begin_shutdown (self);
+            give_up_ms = now_ms + WORKER_SHUTDOWN_GRACE_MS;
+        }
+        if (self->stopping && self->slots_used == 0)
+            break;
+        if (self->stopping && now_ms >= give_up_ms) {
+            s_abandon_runners (self);
+            rc = -ETIMEDOUT;
+            break;
+        }
+        if (now_ms >= next_heartbeat_ms) {
+            s_send_heartbeat (self);
+            next_heartbeat_ms = now_ms + self->heartbeat_ms;
+        }
+
+        int64_t wait_ms = next_heartbeat_ms - now_ms;
+        if (wait_ms > WORKER_POLL_MAX_MS)
+            wait_ms = WORKER_POLL_MAX_MS;
+        if (self->stopping && give_up_ms - now_ms < wait_ms)
+            wait_ms = give_up_ms - now_ms;
+        void *which = zpoller_wait (self->poller, (int) (wait_ms > 0 ? wait_ms : 0));
+        if (which == self->jobs)
+            s_handle_dispatch (self);
+        else if (which == self->control)
+            s_handle_control (self);
+        else if (which == self->inbox)
+            s_handle_job_message (self);
+    }
+    log_info ("stopped: accepted=%llu finished=%llu handed_back=%llu "
+              "declined=%llu dropped=%llu send_failures=%llu",
+              (unsigned long long) self->stats.jobs_accepted,
+              (unsigned long long) self->stats.jobs_finished,
+              (unsigned long long) self->stats.jobs_handed_back,
+              (unsigned long long) self->stats.jobs_declined,
+              (unsigned long long) self->stats.messages_dropped,
+              (unsigned long long) self->stats.send_failures);
+    return rc;
+}
+
+void
+worker_stop (worker_t *self)
+{
+    assert (self);
+    atomic_store (&self->stop_requested, true);
+}
+
+void
+worker_stats (const worker_t *self, worker_stats_t *stats)
+{
+    assert (self);
+    assert (stats);
+    *stats = self->stats;
+}
+
+void
+worker_destroy (worker_t **self_p)
+{
+    assert (self_p);
+    worker_t *self = *self_p;
+    if (!self)
+        return;
+    /* after a normal run every slot is empty; a runner abandoned by
+       worker_run still has a running thread and must outlive the worker */
+    for (int i = 0; self->runners && i < self->slots_total; i++)
+        if (self->runners[i] && !self->abandoned)
+            runner_destroy (&self->runners[i]);
+    zpoller_destroy (&self->poller);
+    if (self->inbox) {
+        /* messages nobody will forward: free what they own */
+        void *runner, *data;
+        while (zsock_events (self->inbox) & ZMQ_POLLIN
+               && zsock_recv (self->inbox, "pp", &runner, &data) == 0 && data) {
+            proto_msg_reset ((proto_msg_t *) data);
+            free (data);
+        }
+    }
+    zsock_destroy (&self->control);
+    zsock_destroy (&self->events);
+    zsock_destroy (&self->jobs);
+    zsock_destroy (&self->inbox);
+    free (self->runners);
+    free (self);
+    *self_p = NULL;
+}
