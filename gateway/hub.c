@@ -1,0 +1,728 @@
+/*  hub — job event rings and stream queues.
+
+    Lock order: hub → job → stream. The hub lock guards the job table and
+    the list of jobs by last activity; a job's lock guards its ring and
+    subscriber list; a stream's lock guards its queue and sleep state. The
+    reader of a stream takes only the stream's lock, so copying bytes to
+    one client never blocks another stream or the publisher for long.
+    Streams are woken only after every hub lock is released; a stream that
+    was asleep stays valid until it is woken, because its connection is
+    suspended and cannot finish before. */
+#include "hub.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "log.h"
+#include "sse.h"
+
+struct hub_event_t {
+    atomic_uint refs;
+    uint64_t seq;
+    bool terminal;
+    size_t len;
+    char text[];
+};
+
+typedef struct hub_job_t hub_job_t;
+
+struct hub_stream_t {
+    pthread_mutex_t lock;
+    hub_job_t *job;               /* attached job, or NULL */
+    hub_stream_t *prev, *next;    /* in job->streams, under the job's lock */
+    hub_event_t **queue;          /* circular */
+    size_t queue_cap, queue_head, queue_count;
+    size_t queue_bytes;
+    size_t head_offset;           /* bytes of the head event already sent */
+    char *prelude;
+    size_t prelude_len, prelude_offset;
+    uint64_t cursor;              /* highest seq queued */
+    bool terminal_queued;         /* nothing is queued after this */
+    bool closing;                 /* shutdown: end once the queue is sent */
+    bool aborted;                 /* cut: fell too far behind */
+    bool sleeping;
+    bool keepalive_due;
+    int64_t last_write_us;
+    hub_sleep_fn *sleep_fn;
+    hub_wake_fn *wake_fn;
+    void *arg;
+    char cid[65];
+};
+
+struct hub_job_t {
+    char id[JOB_ID_SIZE];
+    pthread_mutex_t lock;
+    hub_event_t **ring;           /* circular, seqs contiguous */
+    size_t ring_cap, ring_head, ring_count;
+    uint64_t last_seq;            /* highest seq seen, 0 = none */
+    bool terminal;
+    hub_stream_t *streams;
+    size_t stream_count;
+    int64_t active_us;            /* last event, under the hub lock */
+    hub_job_t *older, *newer;     /* activity list, under the hub lock */
+};
+
+/*  Streams to wake once locks are released. */
+typedef struct {
+    hub_stream_t **items;
+    size_t count, cap;
+} wake_list_t;
+
+struct hub_t {
+    pthread_mutex_t lock;
+    hub_limits_t limits;
+    zhashx_t *jobs;               /* id → hub_job_t, not owning */
+    hub_job_t *oldest, *newest;
+    size_t job_count;
+    bool closed;
+    wake_list_t wakes;            /* reused by the publishing thread */
+};
+
+void
+hub_limits_default (hub_limits_t *limits)
+{
+    limits->ring_events = 1024;
+    limits->max_jobs = 4096;
+    limits->finished_ttl_us = INT64_C (300) * 1000000;
+    limits->idle_ttl_us = INT64_C (1800) * 1000000;
+    limits->stream_max_events = 4096;
+    limits->stream_max_bytes = 1024 * 1024;
+    limits->keepalive_us = INT64_C (10) * 1000000;
+}
+
+/* ---------------------------------------------------------------- events */
+
+hub_event_t *
+hub_event_new (uint64_t seq, bool terminal, const char *text, size_t len)
+{
+    hub_event_t *self = malloc (sizeof *self + len + 1);
+    if (!self)
+        return NULL;
+    atomic_init (&self->refs, 1);
+    self->seq = seq;
+    self->terminal = terminal;
+    self->len = len;
+    memcpy (self->text, text, len);
+    self->text[len] = '\0';
+    return self;
+}
+
+static hub_event_t *
+s_event_ref (hub_event_t *self)
+{
+    atomic_fetch_add_explicit (&self->refs, 1, memory_order_relaxed);
+    return self;
+}
+
+void
+hub_event_unref (hub_event_t **self_p)
+{
+    assert (self_p);
+    hub_event_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    if (atomic_fetch_sub_explicit (&self->refs, 1, memory_order_acq_rel) == 1)
+        free (self);
+}
+
+/* ----------------------------------------------------------- wake lists */
+
+/*  Remembers a stream to wake once every lock is released. When memory
+    runs out the stream is woken at once instead, under the caller's
+    locks: waking only takes libmicrohttpd's own mutex, which it never
+    holds while calling back into code that takes ours. */
+static void
+s_wake_later (wake_list_t *list, hub_stream_t *stream)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        hub_stream_t **items = realloc (list->items, cap * sizeof *items);
+        if (!items) {
+            stream->wake_fn (stream->arg);
+            return;
+        }
+        list->items = items;
+        list->cap = cap;
+    }
+    list->items[list->count++] = stream;
+}
+
+static void
+s_wake_all (wake_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        list->items[i]->wake_fn (list->items[i]->arg);
+    list->count = 0;
+}
+
+/* --------------------------------------------------------- stream queue */
+
+/*  Appends a reference to ev to the stream's queue, unconditionally.
+    Returns 0 or -ENOMEM. Caller holds the stream lock. */
+static int
+s_queue_push (hub_stream_t *s, hub_event_t *ev)
+{
+    if (s->queue_count == s->queue_cap) {
+        size_t cap = s->queue_cap ? s->queue_cap * 2 : 8;
+        hub_event_t **queue = malloc (cap * sizeof *queue);
+        if (!queue)
+            return -ENOMEM;
+        for (size_t i = 0; i < s->queue_count; i++)
+            queue[i] = s->queue[(s->queue_head + i) % s->queue_cap];
+        free (s->queue);
+        s->queue = queue;
+        s->queue_cap = cap;
+        s->queue_head = 0;
+    }
+    s->queue[(s->queue_head + s->queue_count) % s->queue_cap] = s_event_ref (ev);
+    s->queue_count++;
+    s->queue_bytes += ev->len;
+    if (ev->terminal)
+        s->terminal_queued = true;
+    return 0;
+}
+
+static void
+s_queue_clear (hub_stream_t *s)
+{
+    while (s->queue_count > 0) {
+        hub_event_unref (&s->queue[s->queue_head]);
+        s->queue_head = (s->queue_head + 1) % s->queue_cap;
+        s->queue_count--;
+    }
+    s->queue_bytes = 0;
+    s->head_offset = 0;
+}
+
+/*  Offers a job event to a stream: queued when newer than what the
+    stream has, within its limits. A stream past its limits is cut; one
+    that learns the job ended at or below its cursor just ends. Caller
+    holds the job lock (or owns the stream exclusively) but not the stream
+    lock. */
+static void
+s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
+                wake_list_t *wakes)
+{
+    pthread_mutex_lock (&s->lock);
+    bool changed = false;
+    if (s->terminal_queued || s->aborted) {
+        /* it has everything it will ever send */
+    }
+    else if (ev->seq <= s->cursor) {
+        if (ev->terminal) {
+            s->terminal_queued = true;
+            changed = true;
+        }
+    }
+    else if (s->queue_count >= limits->stream_max_events
+             || s->queue_bytes + ev->len > limits->stream_max_bytes
+             || s_queue_push (s, ev) < 0) {
+        log_write (AURA_LOG_WARN, s->cid, s->job ? s->job->id : NULL,
+                   "stream cut: %zu events (%zu bytes) not yet sent",
+                   s->queue_count, s->queue_bytes);
+        s->aborted = true;
+        s_queue_clear (s);
+        changed = true;
+    }
+    else {
+        s->cursor = ev->seq;
+        changed = true;
+    }
+    if (changed && s->sleeping && wakes) {
+        s->sleeping = false;
+        s_wake_later (wakes, s);
+    }
+    pthread_mutex_unlock (&s->lock);
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+static hub_event_t *
+s_ring_at (hub_job_t *job, size_t i)
+{
+    return job->ring[(job->ring_head + i) % job->ring_cap];
+}
+
+static void
+s_ring_clear (hub_job_t *job)
+{
+    while (job->ring_count > 0) {
+        hub_event_unref (&job->ring[job->ring_head]);
+        job->ring_head = (job->ring_head + 1) % job->ring_cap;
+        job->ring_count--;
+    }
+    job->ring_head = 0;
+}
+
+/*  Appends ev to the ring, dropping the oldest event when it is full.
+    Returns 0 or -ENOMEM. */
+static int
+s_ring_push (hub_job_t *job, size_t max_events, hub_event_t *ev)
+{
+    if (job->ring_count == job->ring_cap && job->ring_cap < max_events) {
+        size_t cap = job->ring_cap ? job->ring_cap * 2 : 16;
+        if (cap > max_events)
+            cap = max_events;
+        hub_event_t **ring = malloc (cap * sizeof *ring);
+        if (!ring)
+            return -ENOMEM;
+        for (size_t i = 0; i < job->ring_count; i++)
+            ring[i] = s_ring_at (job, i);
+        free (job->ring);
+        job->ring = ring;
+        job->ring_cap = cap;
+        job->ring_head = 0;
+    }
+    if (job->ring_cap == 0)
+        return -ENOMEM;
+    if (job->ring_count == job->ring_cap) {
+        hub_event_unref (&job->ring[job->ring_head]);
+        job->ring_head = (job->ring_head + 1) % job->ring_cap;
+        job->ring_count--;
+    }
+    job->ring[(job->ring_head + job->ring_count) % job->ring_cap] = s_event_ref (ev);
+    job->ring_count++;
+    return 0;
+}
+
+static hub_job_t *
+s_job_new (const char *id)
+{
+    hub_job_t *job = calloc (1, sizeof *job);
+    if (!job)
+        return NULL;
+    snprintf (job->id, sizeof job->id, "%s", id);
+    pthread_mutex_init (&job->lock, NULL);
+    return job;
+}
+
+static void
+s_job_free (hub_job_t *job)
+{
+    assert (job->stream_count == 0);
+    s_ring_clear (job);
+    free (job->ring);
+    pthread_mutex_destroy (&job->lock);
+    free (job);
+}
+
+/*  Moves job to the newest end of the activity list. Hub lock held. */
+static void
+s_job_touch (hub_t *self, hub_job_t *job, int64_t now_us)
+{
+    job->active_us = now_us;
+    if (self->newest == job)
+        return;
+    if (job->older)
+        job->older->newer = job->newer;
+    else if (self->oldest == job)
+        self->oldest = job->newer;
+    if (job->newer)
+        job->newer->older = job->older;
+    job->older = self->newest;
+    job->newer = NULL;
+    if (self->newest)
+        self->newest->newer = job;
+    self->newest = job;
+    if (!self->oldest)
+        self->oldest = job;
+}
+
+static void
+s_job_forget (hub_t *self, hub_job_t *job)
+{
+    if (job->older)
+        job->older->newer = job->newer;
+    else
+        self->oldest = job->newer;
+    if (job->newer)
+        job->newer->older = job->older;
+    else
+        self->newest = job->older;
+    zhashx_delete (self->jobs, job->id);
+    self->job_count--;
+    s_job_free (job);
+}
+
+/*  Finds the job, creating it when asked. Hub lock held. */
+static hub_job_t *
+s_job_lookup (hub_t *self, const char *id, bool create, int64_t now_us)
+{
+    hub_job_t *job = (hub_job_t *) zhashx_lookup (self->jobs, id);
+    if (job || !create)
+        return job;
+    job = s_job_new (id);
+    if (!job)
+        return NULL;
+    if (zhashx_insert (self->jobs, id, job) != 0) {
+        s_job_free (job);
+        return NULL;
+    }
+    self->job_count++;
+    s_job_touch (self, job, now_us);
+    return job;
+}
+
+static void
+s_job_link (hub_job_t *job, hub_stream_t *s)
+{
+    s->job = job;
+    s->prev = NULL;
+    s->next = job->streams;
+    if (job->streams)
+        job->streams->prev = s;
+    job->streams = s;
+    job->stream_count++;
+}
+
+/*  Queues to s every ring event above after_seq. Job lock held. */
+static void
+s_replay (const hub_limits_t *limits, hub_job_t *job, hub_stream_t *s,
+          uint64_t after_seq)
+{
+    for (size_t i = 0; i < job->ring_count; i++) {
+        hub_event_t *ev = s_ring_at (job, i);
+        if (ev->seq > after_seq)
+            s_stream_offer (limits, s, ev, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------- hub */
+
+hub_t *
+hub_new (const hub_limits_t *limits)
+{
+    hub_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->limits = *limits;
+    if (self->limits.ring_events == 0)
+        self->limits.ring_events = 1;
+    self->jobs = zhashx_new ();
+    if (!self->jobs) {
+        free (self);
+        return NULL;
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    return self;
+}
+
+void
+hub_destroy (hub_t **self_p)
+{
+    assert (self_p);
+    hub_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    while (self->oldest)
+        s_job_forget (self, self->oldest);
+    zhashx_destroy (&self->jobs);
+    free (self->wakes.items);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+}
+
+int
+hub_publish (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        return -ESHUTDOWN;
+    }
+    hub_job_t *job = s_job_lookup (self, id, true, now_us);
+    if (!job) {
+        pthread_mutex_unlock (&self->lock);
+        return -ENOMEM;
+    }
+    s_job_touch (self, job, now_us);
+    pthread_mutex_lock (&job->lock);
+    pthread_mutex_unlock (&self->lock);
+
+    int rc = 0;
+    if (ev->seq <= job->last_seq) {
+        rc = -EALREADY;
+        goto cleanup;
+    }
+    if (job->last_seq > 0 && ev->seq != job->last_seq + 1) {
+        /* a gap: the ring stays contiguous so that a replay from it never
+           skips an event silently; older ids fall back to a snapshot */
+        log_write (AURA_LOG_WARN, NULL, id, "event gap: %" PRIu64 " after %" PRIu64,
+                   ev->seq, job->last_seq);
+        s_ring_clear (job);
+    }
+    if (s_ring_push (job, self->limits.ring_events, ev) < 0) {
+        /* keep the ring contiguous: without this event it cannot be */
+        s_ring_clear (job);
+    }
+    job->last_seq = ev->seq;
+    if (ev->terminal)
+        job->terminal = true;
+
+    for (hub_stream_t *s = job->streams; s; s = s->next)
+        s_stream_offer (&self->limits, s, ev, &self->wakes);
+    pthread_mutex_unlock (&job->lock);
+    s_wake_all (&self->wakes);
+    return 0;
+
+cleanup:
+    pthread_mutex_unlock (&job->lock);
+    return rc;
+}
+
+void
+hub_tick (hub_t *self, int64_t now_us)
+{
+    wake_list_t *wakes = &self->wakes;
+    pthread_mutex_lock (&self->lock);
+    hub_job_t *next;
+    for (hub_job_t *job = self->oldest; job; job = next) {
+        next = job->newer;
+        pthread_mutex_lock (&job->lock);
+        for (hub_stream_t *s = job->streams; s; s = s->next) {
+            pthread_mutex_lock (&s->lock);
+            if (s->sleeping && now_us - s->last_write_us >= self->limits.keepalive_us) {
+                s->keepalive_due = true;
+                s->sleeping = false;
+                s_wake_later (wakes, s);
+            }
+            pthread_mutex_unlock (&s->lock);
+        }
+        int64_t idle_us = now_us - job->active_us;
+        bool forget = job->stream_count == 0
+                      && ((job->terminal && idle_us >= self->limits.finished_ttl_us)
+                          || idle_us >= self->limits.idle_ttl_us
+                          || self->job_count > self->limits.max_jobs);
+        pthread_mutex_unlock (&job->lock);
+        if (forget)
+            s_job_forget (self, job);
+    }
+    pthread_mutex_unlock (&self->lock);
+    s_wake_all (wakes);
+}
+
+void
+hub_close (hub_t *self)
+{
+    wake_list_t wakes = { NULL, 0, 0 };
+    pthread_mutex_lock (&self->lock);
+    self->closed = true;
+    for (hub_job_t *job = self->oldest; job; job = job->newer) {
+        pthread_mutex_lock (&job->lock);
+        for (hub_stream_t *s = job->streams; s; s = s->next) {
+            pthread_mutex_lock (&s->lock);
+            s->closing = true;
+            if (s->sleeping) {
+                s->sleeping = false;
+                s_wake_later (&wakes, s);
+            }
+            pthread_mutex_unlock (&s->lock);
+        }
+        pthread_mutex_unlock (&job->lock);
+    }
+    pthread_mutex_unlock (&self->lock);
+    s_wake_all (&wakes);
+    free (wakes.items);
+}
+
+size_t
+hub_job_count (hub_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t count = self->job_count;
+    pthread_mutex_unlock (&self->lock);
+    return count;
+}
+
+/* --------------------------------------------------------------- streams */
+
+hub_stream_t *
+hub_stream_new (const char *cid, const char *prelude, hub_sleep_fn *sleep_fn,
+                hub_wake_fn *wake_fn, void *arg, int64_t now_us)
+{
+    hub_stream_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (prelude) {
+        self->prelude = strdup (prelude);
+        if (!self->prelude) {
+            free (self);
+            return NULL;
+        }
+        self->prelude_len = strlen (prelude);
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    self->sleep_fn = sleep_fn;
+    self->wake_fn = wake_fn;
+    self->arg = arg;
+    self->last_write_us = now_us;
+    snprintf (self->cid, sizeof self->cid, "%s", cid ? cid : "");
+    return self;
+}
+
+void
+hub_stream_destroy (hub_stream_t **self_p)
+{
+    assert (self_p);
+    hub_stream_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    hub_job_t *job = self->job;
+    if (job) {
+        pthread_mutex_lock (&job->lock);
+        if (self->prev)
+            self->prev->next = self->next;
+        else
+            job->streams = self->next;
+        if (self->next)
+            self->next->prev = self->prev;
+        job->stream_count--;
+        pthread_mutex_unlock (&job->lock);
+    }
+    s_queue_clear (self);
+    free (self->queue);
+    free (self->prelude);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+}
+
+int
+hub_stream_attach_after (hub_t *self, hub_stream_t *stream, const char *id,
+                         uint64_t after_seq)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        return -ESHUTDOWN;
+    }
+    hub_job_t *job = s_job_lookup (self, id, false, 0);
+    if (!job) {
+        pthread_mutex_unlock (&self->lock);
+        return -ERANGE;
+    }
+    pthread_mutex_lock (&job->lock);
+    pthread_mutex_unlock (&self->lock);
+
+    int rc = 0;
+    if (job->terminal && job->last_seq <= after_seq)
+        rc = -ENODATA;
+    else if (job->ring_count == 0 || s_ring_at (job, 0)->seq > after_seq + 1)
+        rc = -ERANGE; /* the ring does not reach back to after_seq + 1 */
+    else {
+        pthread_mutex_lock (&stream->lock);
+        stream->cursor = after_seq;
+        pthread_mutex_unlock (&stream->lock);
+        s_replay (&self->limits, job, stream, after_seq);
+        s_job_link (job, stream);
+    }
+    pthread_mutex_unlock (&job->lock);
+    return rc;
+}
+
+int
+hub_stream_attach (hub_t *self, hub_stream_t *stream, const char *id,
+                   hub_event_t *first, uint64_t after_seq, bool final)
+{
+    pthread_mutex_lock (&stream->lock);
+    int rc = first ? s_queue_push (stream, first) : 0;
+    if (final)
+        stream->terminal_queued = true;
+    stream->cursor = after_seq;
+    pthread_mutex_unlock (&stream->lock);
+    if (rc < 0 || final)
+        return rc;
+
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        return -ESHUTDOWN;
+    }
+    hub_job_t *job = s_job_lookup (self, id, true, 0);
+    if (!job) {
+        pthread_mutex_unlock (&self->lock);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock (&job->lock);
+    pthread_mutex_unlock (&self->lock);
+
+    s_replay (&self->limits, job, stream, after_seq);
+    pthread_mutex_lock (&stream->lock);
+    if (job->terminal && job->last_seq <= after_seq)
+        stream->terminal_queued = true; /* it ended at or before the snapshot */
+    pthread_mutex_unlock (&stream->lock);
+    s_job_link (job, stream);
+    pthread_mutex_unlock (&job->lock);
+    return 0;
+}
+
+ssize_t
+hub_stream_read (hub_stream_t *self, char *buf, size_t max, int64_t now_us)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t n = 0;
+    if (self->aborted) {
+        pthread_mutex_unlock (&self->lock);
+        return -ECONNABORTED;
+    }
+    if (self->prelude_offset < self->prelude_len) {
+        size_t take = self->prelude_len - self->prelude_offset;
+        if (take > max)
+            take = max;
+        memcpy (buf, self->prelude + self->prelude_offset, take);
+        self->prelude_offset += take;
+        n += take;
+    }
+    while (n < max && self->queue_count > 0) {
+        hub_event_t *ev = self->queue[self->queue_head];
+        size_t take = ev->len - self->head_offset;
+        if (take > max - n)
+            take = max - n;
+        memcpy (buf + n, ev->text + self->head_offset, take);
+        n += take;
+        self->head_offset += take;
+        if (self->head_offset == ev->len) {
+            self->queue_bytes -= ev->len;
+            hub_event_unref (&self->queue[self->queue_head]);
+            self->queue_head = (self->queue_head + 1) % self->queue_cap;
+            self->queue_count--;
+            self->head_offset = 0;
+        }
+    }
+    ssize_t rc;
+    if (n > 0) {
+        self->last_write_us = now_us;
+        self->keepalive_due = false;
+        rc = (ssize_t) n;
+    }
+    else if (self->terminal_queued || self->closing)
+        rc = -ENODATA;
+    else {
+        char comment[SSE_KEEPALIVE_MAX];
+        int len = -1;
+        if (self->keepalive_due)
+            len = sse_render_keepalive (comment, sizeof comment, now_us);
+        if (len > 0 && (size_t) len <= max) {
+            memcpy (buf, comment, (size_t) len);
+            self->last_write_us = now_us;
+            self->keepalive_due = false;
+            rc = len;
+        }
+        else {
+            self->sleeping = true;
+            self->sleep_fn (self->arg);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}

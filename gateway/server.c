@@ -1,0 +1,844 @@
+/*  server — HTTP routes on libmicrohttpd.
+
+    Each request gets a conn_t on the first call of the access handler.
+    Work that needs the broker follows one pattern: suspend the connection,
+    hand the request to the bus, return; the bus's callback stores the
+    outcome and resumes the connection, and libmicrohttpd calls the access
+    handler again, which then queues the response. An SSE stream is a
+    callback response whose reader sleeps (suspends) when its hub stream
+    has nothing to send. A connection is suspended only from its own
+    handler or reader and resumed only by whoever took the wake-up duty,
+    so it is never resumed twice. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "log.h"
+#include "phase.h"
+#include "render.h"
+#include "request.h"
+#include "route.h"
+#include "sse.h"
+
+/*  Per-connection memory pool (headers, read and write buffers). */
+#define SERVER_CONNECTION_MEMORY_BYTES (16 * 1024)
+/*  Idle timeout of connections that are not streams. */
+#define SERVER_CONNECTION_TIMEOUT_S 30
+/*  Bytes an SSE reader is asked for at most at once. */
+#define SERVER_STREAM_BLOCK_BYTES 4096
+/*  A body over the limit but under this is read and thrown away so that
+    the 413 reaches the client on a healthy connection; a larger one is
+    refused at once and the connection closed. */
+#define SERVER_DISCARD_LIMIT_BYTES (1024 * 1024)
+
+struct server_t {
+    struct MHD_Daemon *daemon;
+    MHD_socket listen_fd;      /* returned by quiesce; closed after stop */
+    bus_t *bus;
+    hub_t *hub;
+    int port;
+    int broker_timeout_ms;
+    atomic_int suspended;      /* connections suspended right now */
+};
+
+typedef enum {
+    CALL_NONE = 0,
+    CALL_PENDING,
+    CALL_DONE
+} call_state_t;
+
+typedef struct {
+    server_t *server;
+    struct MHD_Connection *conn;
+    char cid[65];
+    char method[16];
+    char path[128];            /* for log lines, truncated */
+    route_t route;
+    route_result_t route_result;
+    bool begun;                /* the request was complete and handled */
+    int64_t started_us;
+
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    size_t body_discarded;
+
+    atomic_int call_state;     /* call_state_t */
+    int call_status;           /* bus_done_fn status, valid once CALL_DONE */
+    proto_msg_t *reply;
+
+    bool has_last_event_id;
+    uint64_t last_event_id;
+    hub_stream_t *stream;
+} conn_t;
+
+/* ------------------------------------------------------------ suspension */
+
+static void
+s_suspend (conn_t *c)
+{
+    atomic_fetch_add (&c->server->suspended, 1);
+    MHD_suspend_connection (c->conn);
+}
+
+/*  Resumes c's connection. After this call c may be freed at any moment
+    by the HTTP thread, so it is read before. */
+static void
+s_resume (conn_t *c)
+{
+    server_t *server = c->server;
+    struct MHD_Connection *conn = c->conn;
+    atomic_fetch_sub (&server->suspended, 1);
+    MHD_resume_connection (conn);
+}
+
+static void
+s_stream_sleep (void *arg)
+{
+    s_suspend ((conn_t *) arg);
+}
+
+static void
+s_stream_wake (void *arg)
+{
+    s_resume ((conn_t *) arg);
+}
+
+/* ------------------------------------------------------------- responses */
+
+static double
+s_elapsed_ms (const conn_t *c)
+{
+    return (double) (proto_now_us () - c->started_us) / 1000.0;
+}
+
+/*  Queues a response. body is malloc'd and taken over (NULL for none);
+    headers is a NULL-terminated list of name, value pairs (may be NULL). */
+static enum MHD_Result
+s_respond (conn_t *c, unsigned status, char *body, size_t len,
+           const char *content_type, const char *const *headers)
+{
+    struct MHD_Response *response
+        = body ? MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+    if (!response) {
+        free (body);
+        log_write (AURA_LOG_ERROR, c->cid, c->route.job, "cannot create a response");
+        return MHD_NO;
+    }
+    MHD_add_response_header (response, "X-Correlation-ID", c->cid);
+    if (content_type)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        MHD_add_response_header (response, headers[i], headers[i + 1]);
+    enum MHD_Result rc = MHD_queue_response (c->conn, status, response);
+    MHD_destroy_response (response);
+    log_write (status >= 500 ? AURA_LOG_WARN : AURA_LOG_INFO, c->cid, c->route.job,
+               "%s %s %u %.1fms", c->method, c->path, status, s_elapsed_ms (c));
+    return rc;
+}
+
+static enum MHD_Result
+s_respond_json (conn_t *c, unsigned status, json_t *doc, const char *content_type,
+                const char *const *headers)
+{
+    size_t len = 0;
+    char *text = doc ? render_dump (doc, &len) : NULL;
+    json_decref (doc);
+    if (!text) {
+        log_write (AURA_LOG_ERROR, c->cid, c->route.job, "cannot render a response");
+        static const char *const retry[] = { "Retry-After", "1", NULL };
+        return s_respond (c, 500, NULL, 0, NULL, retry);
+    }
+    return s_respond (c, status, text, len, content_type, headers);
+}
+
+static enum MHD_Result
+s_respond_problem (conn_t *c, unsigned status, const char *detail,
+                   const request_errors_t *errors, const char *const *headers)
+{
+    return s_respond_json (c, status, render_problem ((int) status, detail, c->cid, errors),
+                           "application/problem+json", headers);
+}
+
+static enum MHD_Result
+s_respond_too_large (conn_t *c, const char *const *headers)
+{
+    char detail[80];
+    snprintf (detail, sizeof detail, "the request body is larger than %d bytes",
+              REQUEST_MAX_BODY_BYTES);
+    return s_respond_problem (c, 413, detail, NULL, headers);
+}
+
+static enum MHD_Result
+s_respond_unavailable (conn_t *c, const char *detail)
+{
+    static const char *const headers[] = { "Retry-After", "1", NULL };
+    return s_respond_problem (c, 503, detail, NULL, headers);
+}
+
+/*  503 for a broker call that got no answer. */
+static enum MHD_Result
+s_respond_call_failed (conn_t *c)
+{
+    char detail[160];
+    switch (c->call_status) {
+    case -ETIMEDOUT:
+        snprintf (detail, sizeof detail, "the broker did not answer within %d ms",
+                  c->server->broker_timeout_ms);
+        break;
+    case -ENOTCONN:
+        snprintf (detail, sizeof detail, "the broker is unreachable");
+        break;
+    case -ECANCELED:
+    case -ESHUTDOWN:
+        snprintf (detail, sizeof detail, "the gateway is shutting down");
+        break;
+    default:
+        snprintf (detail, sizeof detail, "the broker request failed (%s)",
+                  strerror (-c->call_status));
+        break;
+    }
+    return s_respond_unavailable (c, detail);
+}
+
+/*  The answer for a broker `error` reply: its 4xx status passes through,
+    anything else is the broker's failure, 503 to the client. */
+static enum MHD_Result
+s_respond_broker_error (conn_t *c, const proto_msg_t *reply)
+{
+    char detail[600];
+    snprintf (detail, sizeof detail, "%s%s%s", reply->code,
+              reply->message[0] ? ": " : "", reply->message);
+    if (reply->error_status == 404 && c->route.job[0])
+        snprintf (detail, sizeof detail, "no job %s", c->route.job);
+    if (reply->error_status >= 400 && reply->error_status < 500)
+        return s_respond_problem (c, (unsigned) reply->error_status, detail, NULL, NULL);
+    log_write (AURA_LOG_WARN, c->cid, c->route.job, "broker error %d: %s",
+               reply->error_status, detail);
+    return s_respond_unavailable (c, detail);
+}
+
+/* ------------------------------------------------------------ broker calls */
+
+static void
+s_on_call_done (void *arg, int status, proto_msg_t *reply)
+{
+    conn_t *c = arg;
+    c->call_status = status;
+    c->reply = reply;
+    atomic_store_explicit (&c->call_state, CALL_DONE, memory_order_release);
+    s_resume (c);
+}
+
+/*  Suspends the connection and sends request (taken over) to the broker;
+    the handler runs again once the outcome is known. */
+static enum MHD_Result
+s_start_call (conn_t *c, proto_msg_t *request)
+{
+    snprintf (request->cid, sizeof request->cid, "%s", c->cid);
+    request->ts_us = proto_now_us ();
+    atomic_store (&c->call_state, CALL_PENDING);
+    /* suspended before the bus can possibly resume it */
+    s_suspend (c);
+    int rc = bus_call (c->server->bus, request, s_on_call_done, c);
+    if (rc < 0) {
+        c->call_status = rc;
+        atomic_store_explicit (&c->call_state, CALL_DONE, memory_order_release);
+        s_resume (c);
+    }
+    return MHD_YES;
+}
+
+static proto_msg_t *
+s_request_new (proto_type_t type)
+{
+    proto_msg_t *msg = malloc (sizeof *msg);
+    if (msg)
+        proto_msg_init (msg, type);
+    return msg;
+}
+
+static enum MHD_Result
+s_call_simple (conn_t *c, proto_type_t type)
+{
+    proto_msg_t *request = s_request_new (type);
+    if (!request)
+        return s_respond_unavailable (c, "out of memory");
+    if (c->route.job[0])
+        snprintf (request->job, sizeof request->job, "%s", c->route.job);
+    return s_start_call (c, request);
+}
+
+/* ------------------------------------------------------------------ SSE */
+
+static ssize_t
+s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void) pos;
+    conn_t *c = cls;
+    ssize_t n = hub_stream_read (c->stream, buf, max, proto_now_us ());
+    if (n >= 0)
+        return n; /* 0 only after the stream suspended the connection */
+    if (n == -ENODATA)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result
+s_respond_stream (conn_t *c)
+{
+    struct MHD_Response *response = MHD_create_response_from_callback (
+        MHD_SIZE_UNKNOWN, SERVER_STREAM_BLOCK_BYTES, s_stream_read, c, NULL);
+    if (!response) {
+        hub_stream_destroy (&c->stream);
+        return s_respond_unavailable (c, "out of memory");
+    }
+    MHD_add_response_header (response, "X-Correlation-ID", c->cid);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header (response, "X-Accel-Buffering", "no");
+    /* keepalives, not the idle timeout, find dead clients of a stream */
+    MHD_set_connection_option (c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    enum MHD_Result rc = MHD_queue_response (c->conn, 200, response);
+    MHD_destroy_response (response);
+    if (c->has_last_event_id)
+        log_write (AURA_LOG_INFO, c->cid, c->route.job,
+                   "%s %s 200 stream opened after #%" PRIu64 " %.1fms", c->method,
+                   c->path, c->last_event_id, s_elapsed_ms (c));
+    else
+        log_write (AURA_LOG_INFO, c->cid, c->route.job, "%s %s 200 stream opened %.1fms",
+                   c->method, c->path, s_elapsed_ms (c));
+    return rc;
+}
+
+static hub_stream_t *
+s_stream_new (conn_t *c)
+{
+    return hub_stream_new (c->cid, SSE_RETRY_FRAME, s_stream_sleep, s_stream_wake, c,
+                           proto_now_us ());
+}
+
+/*  Opens the stream from the job's snapshot (the broker's `job` answer):
+    the snapshot as `job-status` and every event after it; for a finished
+    job only the snapshot. A client whose Last-Event-ID is at or past the
+    snapshot gets no snapshot, only what comes after its id (or 204 when
+    the job has finished). */
+static enum MHD_Result
+s_open_stream_from_snapshot (conn_t *c, const proto_msg_t *job)
+{
+    if (c->has_last_event_id && job->seq > c->last_event_id) {
+        /* the events may have reached the hub while the broker answered:
+           an exact replay beats a snapshot */
+        c->stream = s_stream_new (c);
+        if (c->stream && hub_stream_attach_after (c->server->hub, c->stream, c->route.job,
+                                                  c->last_event_id)
+                             == 0)
+            return s_respond_stream (c);
+        hub_stream_destroy (&c->stream);
+    }
+    bool finished = job_status_is_terminal (job->status);
+    bool up_to_date = c->has_last_event_id && job->seq <= c->last_event_id;
+    if (up_to_date && finished)
+        return s_respond (c, 204, NULL, 0, NULL, NULL);
+
+    hub_event_t *snapshot = NULL;
+    if (!up_to_date) {
+        char *frame = NULL;
+        size_t frame_len = 0;
+        if (sse_render_snapshot (job, proto_now_us (), &frame, &frame_len) < 0)
+            return s_respond_unavailable (c, "cannot render the job snapshot");
+        snapshot = hub_event_new (job->seq, finished, frame, frame_len);
+        free (frame);
+        if (!snapshot)
+            return s_respond_unavailable (c, "out of memory");
+    }
+    c->stream = s_stream_new (c);
+    int rc = c->stream ? hub_stream_attach (c->server->hub, c->stream, c->route.job,
+                                            snapshot,
+                                            up_to_date ? c->last_event_id : job->seq,
+                                            finished)
+                       : -ENOMEM;
+    hub_event_unref (&snapshot);
+    if (rc < 0) {
+        hub_stream_destroy (&c->stream);
+        return s_respond_unavailable (c, rc == -ESHUTDOWN ? "the gateway is shutting down"
+                                                          : "out of memory");
+    }
+    return s_respond_stream (c);
+}
+
+/*  First call for GET /api/jobs/{id}/events: replay from the ring when it
+    covers Last-Event-ID, otherwise ask the broker for a snapshot. */
+static enum MHD_Result
+s_begin_events (conn_t *c)
+{
+    const char *header = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_LAST_EVENT_ID);
+    if (header) {
+        if (sse_parse_last_event_id (header, strlen (header), &c->last_event_id) < 0)
+            return s_respond_problem (c, 400,
+                                      "Last-Event-ID must be a non-negative integer",
+                                      NULL, NULL);
+        c->has_last_event_id = true;
+        c->stream = s_stream_new (c);
+        if (!c->stream)
+            return s_respond_unavailable (c, "out of memory");
+        int rc = hub_stream_attach_after (c->server->hub, c->stream, c->route.job,
+                                          c->last_event_id);
+        if (rc == 0)
+            return s_respond_stream (c);
+        hub_stream_destroy (&c->stream);
+        if (rc == -ENODATA)
+            return s_respond (c, 204, NULL, 0, NULL, NULL);
+        if (rc == -ESHUTDOWN)
+            return s_respond_unavailable (c, "the gateway is shutting down");
+        /* -ERANGE: not all of it is here; a snapshot it is */
+    }
+    return s_call_simple (c, PROTO_GET);
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static enum MHD_Result
+s_submit (conn_t *c)
+{
+    if (c->body_too_large)
+        return s_respond_too_large (c, NULL);
+    char *spec = NULL;
+    size_t spec_len = 0;
+    int rc;
+    if (c->route.id == ROUTE_QUICK_DEMO)
+        rc = request_demo_spec (&spec, &spec_len);
+    else {
+        request_errors_t errors;
+        rc = request_parse_job (c->body, c->body_len, &spec, &spec_len, &errors);
+        if (rc == -EINVAL) {
+            char detail[sizeof errors.items[0].field + sizeof errors.items[0].message + 2];
+            snprintf (detail, sizeof detail, "%s: %s", errors.items[0].field,
+                      errors.items[0].message);
+            return s_respond_problem (c, 400, detail, &errors, NULL);
+        }
+    }
+    if (rc < 0)
+        return s_respond_unavailable (c, "out of memory");
+
+    proto_msg_t *request = s_request_new (PROTO_SUBMIT);
+    rc = request ? proto_msg_set_spec (request, spec, spec_len) : -ENOMEM;
+    free (spec);
+    if (rc < 0) {
+        if (request) {
+            proto_msg_reset (request);
+            free (request);
+        }
+        if (rc == -EMSGSIZE)
+            return s_respond_problem (c, 413, "the job specification is too large",
+                                      NULL, NULL);
+        return s_respond_unavailable (c, "out of memory");
+    }
+    return s_start_call (c, request);
+}
+
+/*  The handler's work once the broker call has finished. */
+static enum MHD_Result
+s_on_reply (conn_t *c)
+{
+    if (c->call_status < 0)
+        return s_respond_call_failed (c);
+    const proto_msg_t *reply = c->reply;
+    if (reply->type == PROTO_ERROR)
+        return s_respond_broker_error (c, reply);
+
+    switch (c->route.id) {
+    case ROUTE_READYZ:
+        return s_respond_json (c, 200, json_pack ("{s:s}", "status", "ready"),
+                               "application/json", NULL);
+    case ROUTE_JOB_SUBMIT:
+    case ROUTE_QUICK_DEMO: {
+        char location[64];
+        render_job_path (reply->job, "", location, sizeof location);
+        const char *const headers[] = { MHD_HTTP_HEADER_LOCATION, location, NULL };
+        snprintf (c->route.job, sizeof c->route.job, "%s", reply->job);
+        return s_respond_json (c, 202, render_accepted (reply, c->cid), "application/json",
+                               headers);
+    }
+    case ROUTE_JOB_GET:
+        return s_respond_json (c, 200, render_job (reply), "application/json", NULL);
+    case ROUTE_JOB_EVENTS:
+        return s_open_stream_from_snapshot (c, reply);
+    default:
+        return s_respond_problem (c, 500, "unexpected broker answer", NULL, NULL);
+    }
+}
+
+/*  Content-Length of the request, or -1 when absent or unreadable. */
+static long long
+s_content_length (conn_t *c)
+{
+    const char *text = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull (text, &end, 10);
+    if (errno || *end)
+        return -1;
+    return value > (unsigned long long) LLONG_MAX ? LLONG_MAX : (long long) value;
+}
+
+/*  First call of a request: headers are in, the body (if any) is not.
+    Only a body too large to read is answered now (libmicrohttpd then
+    closes the connection); everything else waits for the complete request
+    so that the connection can be kept alive. */
+static enum MHD_Result
+s_on_headers (conn_t *c, const char *url)
+{
+    c->route_result = route_match (c->method, url, strlen (url), &c->route);
+    if (c->route_result != ROUTE_MATCHED
+        || (c->route.id != ROUTE_JOB_SUBMIT && c->route.id != ROUTE_QUICK_DEMO))
+        return MHD_YES;
+    long long length = s_content_length (c);
+    if (length > REQUEST_MAX_BODY_BYTES
+        && (length > SERVER_DISCARD_LIMIT_BYTES
+            || MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT))) {
+        static const char *const headers[] = { MHD_HTTP_HEADER_CONNECTION, "close", NULL };
+        c->begun = true;
+        return s_respond_too_large (c, headers);
+    }
+    return MHD_YES;
+}
+
+/*  The request is complete (a body over the limit was counted, not kept). */
+static enum MHD_Result
+s_begin (conn_t *c)
+{
+    switch (c->route_result) {
+    case ROUTE_NOT_FOUND: {
+        char detail[200];
+        snprintf (detail, sizeof detail, "no resource at %s", c->path);
+        return s_respond_problem (c, 404, detail, NULL, NULL);
+    }
+    case ROUTE_METHOD_NOT_ALLOWED: {
+        char detail[200];
+        snprintf (detail, sizeof detail, "%s is not allowed on %s (allowed: %s)",
+                  c->method, c->path, c->route.allow);
+        const char *const headers[] = { MHD_HTTP_HEADER_ALLOW, c->route.allow, NULL };
+        return s_respond_problem (c, 405, detail, NULL, headers);
+    }
+    case ROUTE_BAD_JOB_ID:
+        return s_respond_problem (c, 400,
+                                  "the job id must be 26 characters of Crockford base32",
+                                  NULL, NULL);
+    case ROUTE_MATCHED:
+        break;
+    }
+
+    switch (c->route.id) {
+    case ROUTE_HEALTHZ:
+        return s_respond_json (c, 200, json_pack ("{s:s}", "status", "ok"),
+                               "application/json", NULL);
+    case ROUTE_READYZ:
+        return s_call_simple (c, PROTO_PING);
+    case ROUTE_JOB_GET:
+        return s_call_simple (c, PROTO_GET);
+    case ROUTE_JOB_EVENTS:
+        return s_begin_events (c);
+    case ROUTE_JOB_SUBMIT:
+    case ROUTE_QUICK_DEMO:
+        return s_submit (c);
+    default:
+        return s_respond_problem (c, 500, "route without a handler", NULL, NULL);
+    }
+}
+
+/*  Keeps the body of a job submission, up to REQUEST_MAX_BODY_BYTES; past
+    that, and for every other route, bodies are counted and dropped (a
+    submission then answers 413), and a client that keeps sending far
+    beyond is disconnected. Returns false to close the connection. */
+static bool
+s_take_body (conn_t *c, const char *data, size_t size)
+{
+    bool wanted = c->route_result == ROUTE_MATCHED && c->route.id == ROUTE_JOB_SUBMIT;
+    if (wanted && !c->body_too_large && c->body_len + size > REQUEST_MAX_BODY_BYTES) {
+        c->body_too_large = true;
+        free (c->body);
+        c->body = NULL;
+        c->body_len = c->body_cap = 0;
+    }
+    if (!wanted || c->body_too_large) {
+        c->body_discarded += size;
+        return c->body_discarded <= SERVER_DISCARD_LIMIT_BYTES;
+    }
+    if (c->body_len + size > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + size)
+            cap *= 2;
+        if (cap > REQUEST_MAX_BODY_BYTES)
+            cap = REQUEST_MAX_BODY_BYTES;
+        char *body = realloc (c->body, cap);
+        if (!body)
+            return false;
+        c->body = body;
+        c->body_cap = cap;
+    }
+    memcpy (c->body + c->body_len, data, size);
+    c->body_len += size;
+    return true;
+}
+
+static conn_t *
+s_conn_new (server_t *server, struct MHD_Connection *conn, const char *method,
+            const char *url)
+{
+    conn_t *c = calloc (1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->server = server;
+    c->conn = conn;
+    c->started_us = proto_now_us ();
+    atomic_init (&c->call_state, CALL_NONE);
+    snprintf (c->method, sizeof c->method, "%s", method);
+    snprintf (c->path, sizeof c->path, "%s", url);
+    const char *cid = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "X-Correlation-ID");
+    if (cid && correlation_id_valid (cid, strlen (cid)))
+        snprintf (c->cid, sizeof c->cid, "%s", cid);
+    else
+        correlation_id_generate (c->cid, sizeof c->cid);
+    return c;
+}
+
+static enum MHD_Result
+s_on_request (void *cls, struct MHD_Connection *conn, const char *url,
+              const char *method, const char *version, const char *upload_data,
+              size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    server_t *self = cls;
+    conn_t *c = *con_cls;
+    if (!c) {
+        c = s_conn_new (self, conn, method, url);
+        if (!c)
+            return MHD_NO;
+        *con_cls = c;
+        return s_on_headers (c, url);
+    }
+    if (*upload_data_size > 0) {
+        bool keep = s_take_body (c, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return keep ? MHD_YES : MHD_NO;
+    }
+    if (!c->begun) {
+        c->begun = true;
+        return s_begin (c);
+    }
+    switch (atomic_load_explicit (&c->call_state, memory_order_acquire)) {
+    case CALL_DONE:
+        return s_on_reply (c);
+    case CALL_PENDING:
+        /* called before the bus answered: wait again; the bus still owes
+           its one resume (and the count its decrement) */
+        MHD_suspend_connection (c->conn);
+        return MHD_YES;
+    default:
+        return s_respond_problem (c, 500, "request in an unexpected state", NULL, NULL);
+    }
+}
+
+static void
+s_on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+                enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) conn;
+    conn_t *c = *con_cls;
+    if (!c)
+        return;
+    *con_cls = NULL;
+    if (c->stream) {
+        static const char *const reasons[] = { "completed", "error", "timeout",
+                                               "shutdown", "read error",
+                                               "client gone" };
+        log_write (AURA_LOG_INFO, c->cid, c->route.job, "stream closed (%s) after %.1fs",
+                   (unsigned) toe < sizeof reasons / sizeof *reasons ? reasons[toe] : "?",
+                   s_elapsed_ms (c) / 1000.0);
+        hub_stream_destroy (&c->stream);
+    }
+    if (c->reply) {
+        proto_msg_reset (c->reply);
+        free (c->reply);
+    }
+    free (c->body);
+    free (c);
+}
+
+/*  Leaves the request path and arguments as sent: routing works on raw
+    segments (see route.h); job ids never need decoding. */
+static size_t
+s_unescape_none (void *cls, struct MHD_Connection *conn, char *text)
+{
+    (void) cls;
+    (void) conn;
+    return strlen (text);
+}
+
+static void
+s_on_mhd_log (void *cls, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
+
+static void
+s_on_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+    char line[512];
+    vsnprintf (line, sizeof line, fmt, ap);
+    size_t len = strlen (line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    log_warn ("http: %s", line);
+}
+
+/* ------------------------------------------------------------------ API */
+
+/*  Fills addr for host (numeric IPv4 or IPv6) and port. Returns 0 or
+    -EINVAL. */
+static int
+s_address (const char *host, int port, struct sockaddr_storage *addr, bool *ipv6)
+{
+    memset (addr, 0, sizeof *addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *) addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) addr;
+    if (inet_pton (AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons ((uint16_t) port);
+        *ipv6 = false;
+        return 0;
+    }
+    if (inet_pton (AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons ((uint16_t) port);
+        *ipv6 = true;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/*  As many connections as the open-files limit allows, leaving room for
+    the process's other descriptors. */
+static unsigned
+s_connection_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return 16384;
+    if (limit.rlim_cur < 128)
+        return 32;
+    rlim_t usable = limit.rlim_cur - 64;
+    return usable > 1000000 ? 1000000 : (unsigned) usable;
+}
+
+server_t *
+server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
+{
+    struct sockaddr_storage addr;
+    bool ipv6 = false;
+    if (s_address (cfg->http_host, cfg->http_port, &addr, &ipv6) < 0) {
+        log_error ("cannot listen on %s: not a numeric address", cfg->http_host);
+        return NULL;
+    }
+    server_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->bus = bus;
+    self->hub = hub;
+    self->listen_fd = MHD_INVALID_SOCKET;
+    self->broker_timeout_ms = cfg->broker_timeout_ms;
+    atomic_init (&self->suspended, 0);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    self->daemon = MHD_start_daemon (
+        flags, (uint16_t) cfg->http_port, NULL, NULL, s_on_request, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) SERVER_CONNECTION_MEMORY_BYTES,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) SERVER_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+        MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_unescape_none, self,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        log_error ("cannot listen on %s:%d: %s", cfg->http_host, cfg->http_port,
+                   strerror (errno));
+        free (self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info
+        = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->port = info ? info->port : cfg->http_port;
+    return self;
+}
+
+int
+server_port (server_t *self)
+{
+    return self->port;
+}
+
+void
+server_quiesce (server_t *self)
+{
+    if (self->daemon && self->listen_fd == MHD_INVALID_SOCKET)
+        self->listen_fd = MHD_quiesce_daemon (self->daemon);
+}
+
+int
+server_wait_unsuspended (server_t *self, int timeout_ms)
+{
+    for (int waited_ms = 0; atomic_load (&self->suspended) > 0; waited_ms += 10) {
+        if (waited_ms >= timeout_ms)
+            return -ETIMEDOUT;
+        struct timespec pause = { 0, 10 * 1000 * 1000 };
+        nanosleep (&pause, NULL);
+    }
+    return 0;
+}
+
+void
+server_destroy (server_t **self_p)
+{
+    assert (self_p);
+    server_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    int suspended = atomic_load (&self->suspended);
+    if (suspended > 0) {
+        /* the daemon's thread still uses self: both are left to the exit */
+        log_error ("%d connections still suspended; not stopping the HTTP daemon",
+                   suspended);
+        return;
+    }
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    if (self->listen_fd != MHD_INVALID_SOCKET)
+        close (self->listen_fd);
+    free (self);
+}
