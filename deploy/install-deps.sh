@@ -7,7 +7,7 @@ packages="
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libmsgpack-dev libmicrohttpd-dev libjansson-dev
   check libsubunit-dev
-  python3 curl
+  python3 python3-zmq curl
 "
 
 missing=""
