@@ -8,6 +8,9 @@ ifneq ($(CI),)
 CMAKE_FLAGS += -DAURA_WERROR=ON
 endif
 
+# cmake --build runs make underneath: keep its directory chatter out.
+MAKEFLAGS += --no-print-directory
+
 .PHONY: all build deps run test clean
 
 all: build
