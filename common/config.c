@@ -13,7 +13,7 @@
 #include "phase.h"
 
 typedef enum { KIND_ENDPOINT, KIND_HTTP_ADDR, KIND_INT, KIND_CHOICE, KIND_STEP,
-               KIND_NAME, KIND_LOG_LEVEL, KIND_LOG_FORMAT } kind_t;
+               KIND_NAME, KIND_PATH, KIND_LOG_LEVEL, KIND_LOG_FORMAT } kind_t;
 
 typedef struct {
     unsigned mask;       /* the config_option_t this setting belongs to */
@@ -63,6 +63,16 @@ static const setting_t s_settings[] = {
       "compose|render)" },
     { CONFIG_WORKER_ID, "AURA_WORKER_ID", "worker-id", "NAME", KIND_NAME, "",
       0, 0, NULL, "worker identity (default <hostname>-<pid>)" },
+    { CONFIG_DATA_DIR, "AURA_DATA_DIR", "data-dir", "DIR", KIND_PATH,
+      "./var/data", 0, 0, NULL, "directory of the job journal (SQLite)" },
+    { CONFIG_LEASE_MS, "AURA_LEASE_MS", "lease-ms", "MS", KIND_INT, "5000",
+      100, 3600000, NULL,
+      "a worker silent this long loses its jobs (they are re-queued)" },
+    { CONFIG_MAX_ATTEMPTS, "AURA_MAX_ATTEMPTS", "max-attempts", "N", KIND_INT,
+      "3", 1, 100, NULL, "attempts before a job whose workers vanish fails" },
+    { CONFIG_RETENTION_H, "AURA_RETENTION_H", "retention-h", "HOURS",
+      KIND_INT, "168", 1, 87600, NULL,
+      "finished jobs older than this are pruned from the journal" },
     { CONFIG_LOG, "AURA_LOG_LEVEL", "log-level", "LEVEL", KIND_LOG_LEVEL,
       "info", 0, 0, NULL, "debug|info|warn|error" },
     { CONFIG_LOG, "AURA_LOG_FORMAT", "log-format", "FORMAT", KIND_LOG_FORMAT,
@@ -205,6 +215,12 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
             cfg->broker_timeout_ms = (int) number;
         else if (s->mask == CONFIG_SYNTHETIC_STEP_MS)
             cfg->synthetic_step_ms = (int) number;
+        else if (s->mask == CONFIG_LEASE_MS)
+            cfg->lease_ms = (int) number;
+        else if (s->mask == CONFIG_MAX_ATTEMPTS)
+            cfg->max_attempts = (int) number;
+        else if (s->mask == CONFIG_RETENTION_H)
+            cfg->retention_h = (int) number;
         break;
     case KIND_CHOICE:
         if (!s_choice_valid (s->choices, value)) {
@@ -232,6 +248,14 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
         }
         dest = cfg->worker_id;
         dest_size = sizeof cfg->worker_id;
+        break;
+    case KIND_PATH:
+        if (!*value) {
+            why = "expected a directory path";
+            break;
+        }
+        dest = cfg->data_dir;
+        dest_size = sizeof cfg->data_dir;
         break;
     case KIND_LOG_LEVEL:
         if (log_level_parse (value, &cfg->log_level) < 0)

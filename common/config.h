@@ -27,6 +27,10 @@ typedef enum {
     CONFIG_WORKER_ID = 1u << 11,       /* AURA_WORKER_ID */
     CONFIG_SYNTHETIC_FAIL_STEP = 1u << 12, /* AURA_SYNTHETIC_FAIL_STEP */
     CONFIG_LOG = 1u << 13,             /* AURA_LOG_LEVEL, AURA_LOG_FORMAT */
+    CONFIG_DATA_DIR = 1u << 14,        /* AURA_DATA_DIR */
+    CONFIG_LEASE_MS = 1u << 15,        /* AURA_LEASE_MS */
+    CONFIG_MAX_ATTEMPTS = 1u << 16,    /* AURA_MAX_ATTEMPTS */
+    CONFIG_RETENTION_H = 1u << 17,     /* AURA_RETENTION_H */
 } config_option_t;
 
 typedef struct {
@@ -44,6 +48,10 @@ typedef struct {
     int synthetic_step_ms;/* 0..600000, default 1000 */
     char synthetic_fail_step[16]; /* a step name, or "" (default): never fail */
     char worker_id[64];   /* default "<hostname>-<pid>" */
+    char data_dir[512];   /* broker journal directory, default ./var/data */
+    int lease_ms;         /* 100..3600000, default 5000 */
+    int max_attempts;     /* 1..100, default 3 */
+    int retention_h;      /* 1..87600, default 168 */
     log_level_t log_level;/* default info */
     bool log_json;        /* AURA_LOG_FORMAT=json */
 } aura_config_t;

@@ -24,7 +24,8 @@ typedef enum {
     F_STEP_STATUS, F_PHASE, F_PERCENT, F_STEP_PERCENT, F_ETA, F_QUEUE_POS,
     F_CODE, F_MESSAGE, F_RETRYABLE, F_ARTIFACTS, F_OUT_VIDEO, F_OUT_SUBTITLE,
     F_OUT_SIZE, F_OUT_DURATION, F_STEPS, F_CREATED, F_STARTED, F_FINISHED,
-    F_SLOTS_FREE, F_SLOTS_TOTAL, F_ERROR_STATUS, F_IDEM, F_SPEC, F_COUNT
+    F_SLOTS_FREE, F_SLOTS_TOTAL, F_ERROR_STATUS, F_IDEM, F_SPEC, F_RUNNING,
+    F_TITLE, F_FILTER, F_CURSOR, F_LIMIT, F_COUNT, F_MORE, FIELD_COUNT
 } field_id_t;
 
 typedef enum {
@@ -41,7 +42,8 @@ typedef enum {
     FT_STEP_STATUS,
     FT_ARTIFACTS,
     FT_STEPS,
-    FT_SPEC
+    FT_SPEC,
+    FT_RUNNING
 } field_kind_t;
 
 typedef struct {
@@ -59,7 +61,7 @@ typedef struct {
     { k, t, offsetof (proto_msg_t, m), 0, lo, hi, none }
 #define OTHER_FIELD(k, t, m) { k, t, offsetof (proto_msg_t, m), 0, 0, 0, 0 }
 
-static const field_t s_fields[F_COUNT] = {
+static const field_t s_fields[FIELD_COUNT] = {
     [F_TS] = NUM_FIELD ("ts", FT_I64, ts_us, 0, 9.2e18, 0),
     [F_CID] = STR_FIELD ("cid", cid),
     [F_JOB] = OTHER_FIELD ("job", FT_JOB, job),
@@ -92,6 +94,13 @@ static const field_t s_fields[F_COUNT] = {
     [F_ERROR_STATUS] = NUM_FIELD ("error_status", FT_I32, error_status, 100, 599, 0),
     [F_IDEM] = STR_FIELD ("idem_key", idem_key),
     [F_SPEC] = OTHER_FIELD ("spec", FT_SPEC, spec),
+    [F_RUNNING] = OTHER_FIELD ("running", FT_RUNNING, running),
+    [F_TITLE] = STR_FIELD ("title", title),
+    [F_FILTER] = STR_FIELD ("filter", filter),
+    [F_CURSOR] = STR_FIELD ("cursor", cursor),
+    [F_LIMIT] = NUM_FIELD ("limit", FT_I32, limit, 1, PROTO_MAX_ITEMS, 0),
+    [F_COUNT] = NUM_FIELD ("count", FT_I32, count, 0, PROTO_MAX_ITEMS, 0),
+    [F_MORE] = OTHER_FIELD ("more", FT_BOOL, more),
 };
 
 #define B(f) (UINT64_C (1) << (f))
@@ -103,9 +112,19 @@ typedef struct {
 } shape_t;
 
 static const shape_t s_types[PROTO_TYPE_COUNT] = {
-    [PROTO_SUBMIT] = { "submit", B (F_CID) | B (F_SPEC), B (F_IDEM) | B (F_TS) },
+    [PROTO_SUBMIT] = { "submit", B (F_CID) | B (F_SPEC),
+                       B (F_IDEM) | B (F_TITLE) | B (F_TS) },
     [PROTO_GET] = { "get", B (F_CID) | B (F_JOB), B (F_TS) },
     [PROTO_PING] = { "ping", B (F_CID), B (F_TS) },
+    [PROTO_LIST] = { "list", B (F_CID) | B (F_LIMIT),
+                     B (F_FILTER) | B (F_CURSOR) | B (F_TS) },
+    [PROTO_REPLAY] = { "replay", B (F_CID) | B (F_JOB) | B (F_SEQ) | B (F_LIMIT),
+                       B (F_TS) },
+    [PROTO_CANCEL_JOB] = { "cancel_job", B (F_CID) | B (F_JOB), B (F_TS) },
+    [PROTO_RETRY_JOB] = { "retry_job", B (F_CID) | B (F_JOB), B (F_TS) },
+    [PROTO_PAGE] = { "page", B (F_CID) | B (F_COUNT), B (F_CURSOR) | B (F_TS) },
+    [PROTO_EVENTS] = { "events", B (F_CID) | B (F_JOB) | B (F_COUNT),
+                       B (F_MORE) | B (F_TS) },
     [PROTO_JOB] = { "job",
                     B (F_CID) | B (F_JOB) | B (F_STATUS) | B (F_PHASE)
                         | B (F_PERCENT) | B (F_ATTEMPT) | B (F_SEQ)
@@ -114,7 +133,8 @@ static const shape_t s_types[PROTO_TYPE_COUNT] = {
                         | B (F_QUEUE_POS) | B (F_CODE) | B (F_MESSAGE)
                         | B (F_ARTIFACTS) | B (F_OUT_VIDEO)
                         | B (F_OUT_SUBTITLE) | B (F_OUT_SIZE)
-                        | B (F_OUT_DURATION) | B (F_TS) },
+                        | B (F_OUT_DURATION) | B (F_TITLE) | B (F_WORKER)
+                        | B (F_TS) },
     [PROTO_ERROR] = { "error",
                       B (F_CID) | B (F_ERROR_STATUS) | B (F_CODE) | B (F_MESSAGE),
                       B (F_JOB) | B (F_TS) },
@@ -124,7 +144,7 @@ static const shape_t s_types[PROTO_TYPE_COUNT] = {
                          B (F_CID) | B (F_TS) },
     [PROTO_HEARTBEAT] = { "heartbeat",
                           B (F_WORKER) | B (F_SLOTS_FREE) | B (F_SLOTS_TOTAL),
-                          B (F_TS) },
+                          B (F_RUNNING) | B (F_TS) },
     [PROTO_ACCEPTED] = { "accepted",
                          B (F_WORKER) | B (F_JOB) | B (F_ATTEMPT)
                              | B (F_SLOTS_FREE) | B (F_SLOTS_TOTAL),
@@ -201,6 +221,18 @@ s_copy_string (char *dest, size_t size, const char *src)
 {
     if (!src || (size_t) snprintf (dest, size, "%s", src) >= size)
         return -ENOSPC;
+    return 0;
+}
+
+int
+proto_msg_add_running (proto_msg_t *msg, const char *job, int32_t attempt)
+{
+    if (msg->running_count >= PROTO_MAX_RUNNING || !job
+        || !job_id_valid (job, strlen (job)) || attempt < 1)
+        return -ENOSPC;
+    proto_running_t *r = &msg->running[msg->running_count++];
+    memcpy (r->job, job, JOB_ID_SIZE);
+    r->attempt = attempt;
     return 0;
 }
 
@@ -341,6 +373,7 @@ s_is_set (const proto_msg_t *msg, field_id_t f)
                 return true;
         return false;
     case FT_SPEC: return msg->spec != NULL;
+    case FT_RUNNING: return msg->running_count > 0;
     default: return s_number (msg, f) != d->absent;
     }
 }
@@ -352,7 +385,7 @@ static int
 s_check (const proto_msg_t *msg, uint64_t required, uint64_t mask, char *err,
          size_t err_size)
 {
-    for (int f = 0; f < F_COUNT; f++) {
+    for (int f = 0; f < FIELD_COUNT; f++) {
         if (!(mask & B (f)))
             continue;
         const field_t *d = &s_fields[f];
@@ -408,6 +441,15 @@ s_check (const proto_msg_t *msg, uint64_t required, uint64_t mask, char *err,
                 why = "is empty";
             else if (msg->spec && msg->spec_len > PROTO_MAX_SPEC_BYTES)
                 why = "is too large";
+            break;
+        case FT_RUNNING:
+            if (msg->running_count > PROTO_MAX_RUNNING)
+                why = "has too many entries";
+            for (size_t i = 0; !why && i < msg->running_count; i++)
+                if (!job_id_valid (msg->running[i].job,
+                                   strnlen (msg->running[i].job, JOB_ID_SIZE))
+                    || msg->running[i].attempt < 1)
+                    why = "names an invalid job";
             break;
         case FT_BOOL:
             break;
@@ -482,6 +524,16 @@ s_pack_field (msgpack_packer *pk, const proto_msg_t *msg, field_id_t f)
         }
         break;
     case FT_SPEC: s_pack_str (pk, msg->spec, msg->spec_len); break;
+    case FT_RUNNING:
+        msgpack_pack_array (pk, msg->running_count);
+        for (size_t i = 0; i < msg->running_count; i++) {
+            msgpack_pack_map (pk, 2);
+            s_pack_cstr (pk, "job");
+            s_pack_cstr (pk, msg->running[i].job);
+            s_pack_cstr (pk, "attempt");
+            msgpack_pack_int32 (pk, msg->running[i].attempt);
+        }
+        break;
     }
 }
 
@@ -500,11 +552,11 @@ proto_encode_buf (const proto_msg_t *msg, char **buf, size_t *len)
     }
 
     uint64_t fields = required;
-    for (int f = 0; f < F_COUNT; f++)
+    for (int f = 0; f < FIELD_COUNT; f++)
         if ((optional & B (f)) && s_is_set (msg, f))
             fields |= B (f);
     uint32_t count = 2;
-    for (int f = 0; f < F_COUNT; f++)
+    for (int f = 0; f < FIELD_COUNT; f++)
         count += (fields & B (f)) ? 1 : 0;
 
     msgpack_sbuffer sbuf;
@@ -516,7 +568,7 @@ proto_encode_buf (const proto_msg_t *msg, char **buf, size_t *len)
     msgpack_pack_int (&pk, PROTO_VERSION);
     s_pack_cstr (&pk, "t");
     s_pack_cstr (&pk, s_types[msg->type].name);
-    for (int f = 0; f < F_COUNT; f++)
+    for (int f = 0; f < FIELD_COUNT; f++)
         if (fields & B (f))
             s_pack_field (&pk, msg, f);
 
@@ -725,6 +777,38 @@ s_get_artifacts (const msgpack_object *o, proto_msg_t *msg)
     return 0;
 }
 
+static int
+s_get_running (const msgpack_object *o, proto_msg_t *msg)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > PROTO_MAX_RUNNING)
+        return -EPROTO;
+    msg->running_count = 0;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *item = &o->via.array.ptr[i];
+        if (item->type != MSGPACK_OBJECT_MAP)
+            return -EPROTO;
+        proto_running_t *r = &msg->running[i];
+        memset (r, 0, sizeof *r);
+        for (uint32_t k = 0; k < item->via.map.size; k++) {
+            const msgpack_object *key = &item->via.map.ptr[k].key;
+            const msgpack_object *val = &item->via.map.ptr[k].val;
+            double attempt;
+            if (s_key_is (key, "job")) {
+                if (s_get_str (val, r->job, sizeof r->job) < 0)
+                    return -EPROTO;
+            }
+            else if (s_key_is (key, "attempt")) {
+                if (s_get_number (val, &attempt) < 0 || !(attempt >= 1)
+                    || attempt > 1000000)
+                    return -EPROTO;
+                r->attempt = (int32_t) attempt;
+            }
+        }
+        msg->running_count++;
+    }
+    return 0; /* ids and attempts are checked with the other fields */
+}
+
 /*  Reads one field's value into msg. Returns 0 or -EPROTO. */
 static int
 s_get_field (const msgpack_object *o, proto_msg_t *msg, field_id_t f)
@@ -787,6 +871,7 @@ s_get_field (const msgpack_object *o, proto_msg_t *msg, field_id_t f)
         }
         return 0;
     case FT_ARTIFACTS: return s_get_artifacts (o, msg);
+    case FT_RUNNING: return s_get_running (o, msg);
     case FT_SPEC:
         if (o->type != MSGPACK_OBJECT_STR
             || o->via.str.size > PROTO_MAX_SPEC_BYTES
@@ -886,7 +971,7 @@ proto_decode (const void *buf, size_t len, proto_msg_t *msg, char *err,
     /* second pass: the fields of this shape; other keys are ignored */
     uint64_t seen = 0;
     for (uint32_t i = 0; i < n; i++) {
-        for (int f = 0; f < F_COUNT; f++) {
+        for (int f = 0; f < FIELD_COUNT; f++) {
             if (!((required | optional) & B (f)) || !s_key_is (&kv[i].key, s_fields[f].key))
                 continue;
             if (s_get_field (&kv[i].val, msg, f) < 0) {

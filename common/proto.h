@@ -28,21 +28,33 @@
 /*  Largest job specification (the validated request JSON) carried. */
 #define PROTO_MAX_SPEC_BYTES (64 * 1024)
 #define PROTO_MAX_ARTIFACTS 16
+/*  Most jobs a heartbeat can name (a worker has at most 64 slots). */
+#define PROTO_MAX_RUNNING 64
+/*  Most items after the header of a multipart answer (page, events). */
+#define PROTO_MAX_ITEMS 1000
 
 typedef enum {
     PROTO_NONE = 0,
     /* gateway → broker frontend (DEALER → ROUTER), each answered */
-    PROTO_SUBMIT,    /* "submit":  cid, spec; idem_key?              → job | error */
+    PROTO_SUBMIT,    /* "submit":  cid, spec; idem_key?, title?      → job | error */
     PROTO_GET,       /* "get":     cid, job                          → job | error */
     PROTO_PING,      /* "ping":    cid                               → pong */
+    PROTO_LIST,      /* "list":    cid, limit; filter?, cursor?      → page + jobs */
+    PROTO_REPLAY,    /* "replay":  cid, job, seq (after), limit      → events + events */
+    PROTO_CANCEL_JOB,/* "cancel_job": cid, job                       → job | error */
+    PROTO_RETRY_JOB, /* "retry_job":  cid, job                       → job | error */
     /* broker frontend → gateway */
     PROTO_JOB,       /* "job":     cid, snapshot of one job */
     PROTO_ERROR,     /* "error":   cid, error_status (HTTP-like), code, message */
     PROTO_PONG,      /* "pong":    cid */
+    PROTO_PAGE,      /* "page":    cid, count, cursor ("" = last page); then
+                        `count` more frames, each a "job" snapshot */
+    PROTO_EVENTS,    /* "events":  cid, job, count, more; then `count` more
+                        frames, each an "event" with its seq, in order */
     /* broker jobs PUSH → worker PULL */
     PROTO_DISPATCH,  /* "dispatch": job, attempt, cid, spec, steps (done ones) */
     /* worker PUSH → broker events PULL */
-    PROTO_HEARTBEAT, /* "heartbeat": worker, slots_free, slots_total */
+    PROTO_HEARTBEAT, /* "heartbeat": worker, slots_free, slots_total, running? */
     PROTO_ACCEPTED,  /* "accepted":  worker, job, attempt, slots_free, slots_total */
     PROTO_DECLINED,  /* "declined":  worker, job, attempt, code, slots_free, slots_total */
     PROTO_EVENT,     /* "event": worker → broker (seq 0), broker PUB → all (seq set) */
@@ -71,6 +83,12 @@ typedef struct {
     char type[64];   /* MIME type */
     int64_t size_bytes;
 } proto_artifact_t;
+
+/*  A job a worker is running, as named in its heartbeat. */
+typedef struct {
+    char job[JOB_ID_SIZE];
+    int32_t attempt;
+} proto_running_t;
 
 typedef struct {
     proto_type_t type;                 /* "t" */
@@ -113,9 +131,19 @@ typedef struct {
     int32_t slots_free;                /* "slots_free" */
     int32_t slots_total;               /* "slots_total" */
 
+    /* worker heartbeat: the jobs it runs right now */
+    proto_running_t running[PROTO_MAX_RUNNING]; /* "running": [{job, attempt}] */
+    size_t running_count;
+
     /* requests and replies */
     int32_t error_status;              /* "error_status": 400, 404, 409, 503 … */
     char idem_key[129];                /* "idem_key": Idempotency-Key */
+    char title[256];                   /* "title": the brief's topic (submit, job) */
+    char filter[16];                   /* "filter": list only this status, "" = all */
+    char cursor[JOB_ID_SIZE];          /* "cursor": list jobs older than this id */
+    int32_t limit;                     /* "limit": most items wanted (list, replay) */
+    int32_t count;                     /* "count": item frames after a page/events header */
+    bool more;                         /* "more": events remain after this answer */
     char *spec;                        /* "spec": job request JSON, owned, heap */
     size_t spec_len;
 } proto_msg_t;
@@ -130,6 +158,10 @@ void proto_msg_reset (proto_msg_t *msg);
 /*  Copies spec[0..len) into msg (replacing any previous one). Returns 0,
     -EMSGSIZE over PROTO_MAX_SPEC_BYTES, or -ENOMEM. */
 int proto_msg_set_spec (proto_msg_t *msg, const char *spec, size_t len);
+
+/*  Appends a running job to a heartbeat. Returns 0, or -ENOSPC when full
+    or job is not a job id. */
+int proto_msg_add_running (proto_msg_t *msg, const char *job, int32_t attempt);
 
 /*  Appends an artifact. Returns 0, or -ENOSPC when full or a string does
     not fit its field. */

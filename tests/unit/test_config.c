@@ -9,7 +9,7 @@
 
 #include "config.h"
 
-#define ALL_OPTIONS 0xffffu
+#define ALL_OPTIONS 0xffffffu
 
 static int
 s_load (aura_config_t *cfg, unsigned options, int argc, char **argv,
@@ -36,6 +36,10 @@ START_TEST (test_defaults)
     ck_assert_str_eq (cfg.synthetic_fail_step, "");
     ck_assert_int_eq (cfg.log_level, AURA_LOG_INFO);
     ck_assert (!cfg.log_json);
+    ck_assert_str_eq (cfg.data_dir, "./var/data");
+    ck_assert_int_eq (cfg.lease_ms, 5000);
+    ck_assert_int_eq (cfg.max_attempts, 3);
+    ck_assert_int_eq (cfg.retention_h, 168);
     ck_assert_uint_gt (strlen (cfg.worker_id), 0);
 }
 END_TEST
@@ -98,6 +102,9 @@ START_TEST (test_invalid_values_name_the_setting)
         { "--nonsense", "unknown option '--nonsense'" },
         { "positional", "unexpected argument 'positional'" },
         { "--keepalive-s", "needs a value" },
+        { "--data-dir=", "AURA_DATA_DIR" },
+        { "--lease-ms=50", "AURA_LEASE_MS" },
+        { "--max-attempts=0", "AURA_MAX_ATTEMPTS" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         aura_config_t cfg;

@@ -177,6 +177,104 @@ START_TEST (test_worker_messages_round_trip)
 }
 END_TEST
 
+START_TEST (test_queries_round_trip)
+{
+    proto_msg_t msg, out;
+    proto_msg_init (&msg, PROTO_LIST);
+    snprintf (msg.cid, sizeof msg.cid, "c-3");
+    msg.limit = 50;
+    snprintf (msg.filter, sizeof msg.filter, "Running");
+    snprintf (msg.cursor, sizeof msg.cursor, "%s", JOB);
+    s_round_trip (&msg, &out);
+    ck_assert_int_eq (out.limit, 50);
+    ck_assert_str_eq (out.filter, "Running");
+    ck_assert_str_eq (out.cursor, JOB);
+    proto_msg_reset (&out);
+
+    proto_msg_init (&msg, PROTO_REPLAY);
+    snprintf (msg.cid, sizeof msg.cid, "c-4");
+    snprintf (msg.job, sizeof msg.job, "%s", JOB);
+    msg.seq = 41;
+    msg.limit = 1000;
+    s_round_trip (&msg, &out);
+    ck_assert_uint_eq (out.seq, 41);
+    ck_assert_int_eq (out.limit, 1000);
+    proto_msg_reset (&out);
+
+    proto_type_t job_requests[] = { PROTO_CANCEL_JOB, PROTO_RETRY_JOB };
+    for (size_t i = 0; i < 2; i++) {
+        proto_msg_init (&msg, job_requests[i]);
+        snprintf (msg.cid, sizeof msg.cid, "c-5");
+        snprintf (msg.job, sizeof msg.job, "%s", JOB);
+        s_round_trip (&msg, &out);
+        ck_assert_str_eq (out.job, JOB);
+        proto_msg_reset (&out);
+    }
+
+    proto_msg_init (&msg, PROTO_PAGE);
+    snprintf (msg.cid, sizeof msg.cid, "c-6");
+    msg.count = 20;
+    snprintf (msg.cursor, sizeof msg.cursor, "%s", JOB);
+    s_round_trip (&msg, &out);
+    ck_assert_int_eq (out.count, 20);
+    ck_assert_str_eq (out.cursor, JOB);
+    proto_msg_reset (&out);
+
+    proto_msg_init (&msg, PROTO_EVENTS);
+    snprintf (msg.cid, sizeof msg.cid, "c-7");
+    snprintf (msg.job, sizeof msg.job, "%s", JOB);
+    msg.count = 0;
+    msg.more = true;
+    s_round_trip (&msg, &out);
+    ck_assert_int_eq (out.count, 0);
+    ck_assert (out.more);
+    proto_msg_reset (&out);
+
+    /* a list without a limit is refused */
+    proto_msg_init (&msg, PROTO_LIST);
+    snprintf (msg.cid, sizeof msg.cid, "c-8");
+    char *buf = NULL;
+    size_t len;
+    ck_assert_int_eq (proto_encode_buf (&msg, &buf, &len), -EINVAL);
+}
+END_TEST
+
+START_TEST (test_heartbeat_names_running_jobs)
+{
+    proto_msg_t msg, out;
+    proto_msg_init (&msg, PROTO_HEARTBEAT);
+    snprintf (msg.worker, sizeof msg.worker, "w-2");
+    msg.slots_total = 4;
+    msg.slots_free = 2;
+    ck_assert_int_eq (proto_msg_add_running (&msg, JOB, 1), 0);
+    ck_assert_int_eq (proto_msg_add_running (&msg, "01JD5ZQ6X8M9N0P1Q2R3S4T5V7", 3), 0);
+    ck_assert_int_eq (proto_msg_add_running (&msg, "bogus", 1), -ENOSPC);
+    ck_assert_int_eq (proto_msg_add_running (&msg, JOB, 0), -ENOSPC);
+    s_round_trip (&msg, &out);
+    ck_assert_uint_eq (out.running_count, 2);
+    ck_assert_str_eq (out.running[0].job, JOB);
+    ck_assert_int_eq (out.running[1].attempt, 3);
+    proto_msg_reset (&out);
+
+    /* an idle worker's heartbeat names none */
+    proto_msg_init (&msg, PROTO_HEARTBEAT);
+    snprintf (msg.worker, sizeof msg.worker, "w-2");
+    msg.slots_total = 1;
+    msg.slots_free = 1;
+    s_round_trip (&msg, &out);
+    ck_assert_uint_eq (out.running_count, 0);
+
+    /* a running entry with a bad id is refused by the decoder */
+    const char body[] = "\x86\xa1v\x01\xa1t\xa9heartbeat\xa6worker\xa1w"
+                        "\xaaslots_free\x00\xabslots_total\x01"
+                        "\xa7running\x91\x82\xa3job\xa3xyz\xa7" "attempt\x01";
+    char err[128];
+    ck_assert_int_eq (proto_decode (body, sizeof body - 1, &out, err, sizeof err),
+                      -EPROTO);
+    ck_assert_msg (strstr (err, "running"), "%s", err);
+}
+END_TEST
+
 static void
 s_event (proto_msg_t *msg, proto_event_kind_t kind)
 {
@@ -422,6 +520,8 @@ main (void)
     tcase_add_test (tc, test_requests_round_trip);
     tcase_add_test (tc, test_job_snapshot_round_trip);
     tcase_add_test (tc, test_worker_messages_round_trip);
+    tcase_add_test (tc, test_queries_round_trip);
+    tcase_add_test (tc, test_heartbeat_names_running_jobs);
     tcase_add_test (tc, test_every_event_kind_round_trip);
     tcase_add_test (tc, test_encode_refuses_invalid_messages);
     tcase_add_test (tc, test_decode_accepts_unknown_keys);
