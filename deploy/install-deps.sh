@@ -6,6 +6,7 @@ set -eu
 packages="
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libmsgpack-dev libmicrohttpd-dev libjansson-dev
+  libsqlite3-dev
   check libsubunit-dev
   python3 python3-zmq curl
 "
