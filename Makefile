@@ -11,7 +11,7 @@ endif
 # cmake --build runs make underneath: keep its directory chatter out.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build deps run test clean
+.PHONY: all build deps run test bench clean
 
 all: build
 
@@ -27,6 +27,10 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Benchmarks print figures (docs/BENCHMARKS.md); they are not tests.
+bench: build
+	@$(BUILD_DIR)/bench/bench_broker --bin-dir=$(BUILD_DIR)/bin
 
 clean:
 	rm -rf $(BUILD_DIR)

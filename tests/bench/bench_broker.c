@@ -1,0 +1,396 @@
+/*  bench_broker — how fast the broker routes events and dispatches jobs.
+
+    It starts a real aura-broker (and, for dispatch, real aura-workers with
+    a 0 ms synthetic pipeline) on ipc:// endpoints in a temporary directory
+    and measures:
+      - events routed: a fake worker pushes step-progress events of one
+        running job as fast as it can; a subscriber counts them after the
+        broker has journaled, numbered and published them;
+      - jobs dispatched: N jobs submitted at once, timed until the last
+        job-completed is published, with 1 and with 3 workers.
+    It prints figures; it asserts nothing about speed. */
+#include <czmq.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "proto.h"
+
+typedef struct {
+    char dir[256];
+    char frontend[320], jobs[320], events[320], publish[320], data[320];
+    const char *bin_dir;
+    pid_t broker;
+    pid_t workers[8];
+    int worker_count;
+} bench_env_t;
+
+static double
+s_now_s (void)
+{
+    return (double) zclock_usecs () / 1e6;
+}
+
+/*  CPU seconds (user + system) a process has used so far. */
+static double
+s_cpu_s (pid_t pid)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    char *p = strrchr (buf, ')');
+    unsigned long utime = 0, stime = 0;
+    /* fields after the command: state is 3, utime 14, stime 15 */
+    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                      &utime, &stime) != 2)
+        return 0;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+static pid_t
+s_spawn (bench_env_t *env, const char *program, const char *extra_env)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    setenv ("AURA_BROKER_FRONTEND", env->frontend, 1);
+    setenv ("AURA_BROKER_JOBS", env->jobs, 1);
+    setenv ("AURA_BROKER_EVENTS", env->events, 1);
+    setenv ("AURA_BROKER_PUBLISH", env->publish, 1);
+    setenv ("AURA_DATA_DIR", env->data, 1);
+    setenv ("AURA_SYNTHETIC_STEP_MS", "0", 1);
+    setenv ("AURA_LOG_LEVEL", "warn", 1);
+    if (extra_env) {
+        char copy[128];
+        snprintf (copy, sizeof copy, "%s", extra_env);
+        char *eq = strchr (copy, '=');
+        if (eq) {
+            *eq = '\0';
+            setenv (copy, eq + 1, 1);
+        }
+    }
+    char path[512];
+    snprintf (path, sizeof path, "%s/%s", env->bin_dir, program);
+    execl (path, path, (char *) NULL);
+    fprintf (stderr, "bench: cannot run %s: %s\n", path, strerror (errno));
+    _exit (127);
+}
+
+static void
+s_stop (pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill (*pid, SIGTERM);
+    int status;
+    for (int i = 0; i < 500; i++) {
+        if (waitpid (*pid, &status, WNOHANG) == *pid) {
+            *pid = 0;
+            return;
+        }
+        zclock_sleep (10);
+    }
+    kill (*pid, SIGKILL);
+    waitpid (*pid, &status, 0);
+    *pid = 0;
+}
+
+/*  A fresh broker with an empty journal. Returns 0 once it answers a ping. */
+static int
+s_start_broker (bench_env_t *env, zsock_t *dealer)
+{
+    static int generation = 0;
+    snprintf (env->data, sizeof env->data, "%s/data-%d", env->dir, generation++);
+    env->broker = s_spawn (env, "aura-broker", NULL);
+    proto_msg_t ping;
+    proto_msg_init (&ping, PROTO_PING);
+    snprintf (ping.cid, sizeof ping.cid, "bench-ping");
+    for (int i = 0; i < 100; i++) {
+        zframe_t *frame = proto_encode (&ping);
+        zframe_send (&frame, dealer, ZFRAME_DONTWAIT);
+        zframe_destroy (&frame);
+        zpoller_t *poller = zpoller_new (dealer, NULL);
+        void *ready = zpoller_wait (poller, 100);
+        zpoller_destroy (&poller);
+        if (ready) {
+            zmsg_t *reply = zmsg_recv (dealer);
+            zmsg_destroy (&reply);
+            return 0;
+        }
+    }
+    fprintf (stderr, "bench: the broker did not answer\n");
+    return -1;
+}
+
+/*  Receives one message from sock and decodes its first frame. */
+static int
+s_recv (zsock_t *sock, proto_msg_t *msg, bool pub)
+{
+    zmsg_t *zmsg = zmsg_recv (sock);
+    if (!zmsg)
+        return -1;
+    if (pub) {
+        zframe_t *topic = zmsg_pop (zmsg);
+        zframe_destroy (&topic);
+    }
+    zframe_t *body = zmsg_first (zmsg);
+    char err[128];
+    int rc = body ? proto_decode (zframe_data (body), zframe_size (body), msg,
+                                  err, sizeof err)
+                  : -1;
+    zmsg_destroy (&zmsg);
+    return rc;
+}
+
+static int
+s_send (zsock_t *sock, proto_msg_t *msg)
+{
+    zframe_t *frame = proto_encode (msg);
+    int rc = frame ? zframe_send (&frame, sock, 0) : -1;
+    zframe_destroy (&frame);
+    return rc;
+}
+
+static int
+s_submit (zsock_t *dealer, int i)
+{
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_SUBMIT);
+    snprintf (msg.cid, sizeof msg.cid, "bench-%d", i);
+    snprintf (msg.title, sizeof msg.title, "Benchmark job %d", i);
+    const char *spec = "{\"brief\":{\"topic\":\"Benchmark\"}}";
+    proto_msg_set_spec (&msg, spec, strlen (spec));
+    int rc = s_send (dealer, &msg);
+    proto_msg_reset (&msg);
+    return rc;
+}
+
+typedef struct {
+    const char *endpoint;
+    const char *job;
+    int count;
+} sender_args_t;
+
+/*  Pushes `count` step-progress events of one job, as a worker would. */
+static void *
+s_sender (void *arg)
+{
+    sender_args_t *args = arg;
+    zsock_t *push = zsock_new_push (args->endpoint);
+    zsock_set_linger (push, 10000); /* deliver everything before closing */
+    proto_msg_t msg;
+    for (int i = 0; i < args->count; i++) {
+        proto_msg_init (&msg, PROTO_EVENT);
+        msg.kind = EVENT_STEP_PROGRESS;
+        snprintf (msg.job, sizeof msg.job, "%s", args->job);
+        snprintf (msg.worker, sizeof msg.worker, "bench-worker");
+        msg.attempt = 1;
+        msg.ts_us = proto_now_us ();
+        msg.step = STEP_RENDER;
+        snprintf (msg.phase, sizeof msg.phase, "render");
+        msg.step_percent = 100.0 * i / args->count;
+        msg.percent = step_overall_percent (STEP_RENDER, (double) i / args->count);
+        snprintf (msg.message, sizeof msg.message, "Encoding frame %d", i);
+        s_send (push, &msg);
+    }
+    zsock_destroy (&push);
+    return NULL;
+}
+
+static int
+s_bench_events (bench_env_t *env, int count)
+{
+    zsock_t *dealer = zsock_new_dealer (env->frontend);
+    zsock_t *sub = zsock_new_sub (env->publish, PROTO_TOPIC_JOB);
+    zsock_set_rcvhwm (sub, 0);
+    zsock_t *pull = zsock_new (ZMQ_PULL);
+    zsock_set_rcvhwm (pull, 1);
+    zsock_connect (pull, "%s", env->jobs);
+    zsock_t *push = zsock_new_push (env->events);
+    if (s_start_broker (env, dealer) < 0)
+        return -1;
+    zclock_sleep (200); /* let the subscription reach the broker */
+
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_HEARTBEAT);
+    snprintf (msg.worker, sizeof msg.worker, "bench-worker");
+    msg.slots_free = msg.slots_total = 1;
+    s_send (push, &msg);
+    s_submit (dealer, 0);
+    char job[JOB_ID_SIZE] = "";
+    /* skip the answers to the extra pings of s_start_broker */
+    while (!job[0] && s_recv (dealer, &msg, false) == 0) {
+        if (msg.type == PROTO_JOB)
+            snprintf (job, sizeof job, "%s", msg.job);
+        proto_msg_reset (&msg);
+    }
+    if (s_recv (pull, &msg, false) != 0 || msg.type != PROTO_DISPATCH) {
+        fprintf (stderr, "bench: no dispatch\n");
+        return -1;
+    }
+    proto_msg_reset (&msg);
+    proto_msg_init (&msg, PROTO_ACCEPTED);
+    snprintf (msg.worker, sizeof msg.worker, "bench-worker");
+    snprintf (msg.job, sizeof msg.job, "%s", job);
+    msg.attempt = 1;
+    msg.slots_total = 1;
+    s_send (push, &msg);
+
+    double cpu_before = s_cpu_s (env->broker);
+    double began = s_now_s ();
+    sender_args_t args = { env->events, job, count };
+    pthread_t thread;
+    pthread_create (&thread, NULL, s_sender, &args);
+    int received = 0;
+    uint64_t last_seq = 0;
+    bool ordered = true;
+    double last_at = began;
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    while (received < count) {
+        if (!zpoller_wait (poller, 5000))
+            break;
+        if (s_recv (sub, &msg, true) != 0)
+            continue;
+        if (msg.kind == EVENT_STEP_PROGRESS) {
+            received++;
+            last_at = s_now_s ();
+            ordered = ordered && msg.seq == last_seq + 1;
+        }
+        last_seq = msg.seq;
+        proto_msg_reset (&msg);
+    }
+    double elapsed = last_at - began;
+    double cpu = s_cpu_s (env->broker) - cpu_before;
+    pthread_join (thread, NULL);
+    zpoller_destroy (&poller);
+
+    printf ("events routed (worker PUSH -> broker journal -> SUB): %d of %d in "
+            "%.2f s = %.0f events/s; broker CPU %.2f s (%.1f us/event); "
+            "seq in order: %s\n",
+            received, count, elapsed, received / elapsed, cpu,
+            received ? cpu * 1e6 / received : 0, ordered ? "yes" : "NO");
+    s_stop (&env->broker);
+    zsock_destroy (&push);
+    zsock_destroy (&pull);
+    zsock_destroy (&sub);
+    zsock_destroy (&dealer);
+    return received == count ? 0 : -1;
+}
+
+static int
+s_bench_dispatch (bench_env_t *env, int workers, int jobs)
+{
+    zsock_t *dealer = zsock_new_dealer (env->frontend);
+    zsock_set_sndhwm (dealer, 0);
+    zsock_set_rcvhwm (dealer, 0);
+    zsock_t *sub = zsock_new_sub (env->publish, PROTO_TOPIC_JOB);
+    zsock_set_rcvhwm (sub, 0);
+    if (s_start_broker (env, dealer) < 0)
+        return -1;
+    for (int w = 0; w < workers; w++) {
+        char id[64];
+        snprintf (id, sizeof id, "AURA_WORKER_ID=bench-%d", w);
+        env->workers[env->worker_count++] = s_spawn (env, "aura-worker", id);
+    }
+    zclock_sleep (500); /* workers connect and send their first heartbeat */
+
+    double cpu_before = s_cpu_s (env->broker);
+    double began = s_now_s ();
+    for (int i = 0; i < jobs; i++)
+        s_submit (dealer, i);
+    int accepted = 0, completed = 0;
+    long events = 0;
+    proto_msg_t msg;
+    zpoller_t *poller = zpoller_new (dealer, sub, NULL);
+    double last_at = began;
+    while (completed < jobs) {
+        void *which = zpoller_wait (poller, 10000);
+        if (!which)
+            break;
+        last_at = s_now_s ();
+        bool pub = which == sub;
+        if (s_recv (which, &msg, pub) != 0)
+            continue;
+        if (!pub && msg.type == PROTO_JOB)
+            accepted++;
+        if (pub) {
+            events++;
+            if (msg.kind == EVENT_JOB_COMPLETED)
+                completed++;
+        }
+        proto_msg_reset (&msg);
+    }
+    double elapsed = last_at - began;
+    double cpu = s_cpu_s (env->broker) - cpu_before;
+    zpoller_destroy (&poller);
+    printf ("jobs dispatched, 0 ms pipeline, %d worker%s: %d of %d completed "
+            "in %.2f s = %.0f jobs/s (%.0f events/s published); broker CPU "
+            "%.2f s\n",
+            workers, workers > 1 ? "s" : "", completed, jobs, elapsed,
+            completed / elapsed, events / elapsed, cpu);
+    (void) accepted;
+    for (int w = 0; w < env->worker_count; w++)
+        s_stop (&env->workers[w]);
+    env->worker_count = 0;
+    s_stop (&env->broker);
+    zsock_destroy (&sub);
+    zsock_destroy (&dealer);
+    return completed == jobs ? 0 : -1;
+}
+
+int
+main (int argc, char **argv)
+{
+    int events = 200000, jobs = 2000;
+    bench_env_t env = { .bin_dir = "build/bin" };
+    for (int i = 1; i < argc; i++) {
+        if (strncmp (argv[i], "--bin-dir=", 10) == 0)
+            env.bin_dir = argv[i] + 10;
+        else if (strncmp (argv[i], "--events=", 9) == 0)
+            events = (int) strtol (argv[i] + 9, NULL, 10);
+        else if (strncmp (argv[i], "--jobs=", 7) == 0)
+            jobs = (int) strtol (argv[i] + 7, NULL, 10);
+        else {
+            fprintf (stderr, "usage: %s [--bin-dir=DIR] [--events=N] [--jobs=N]\n",
+                     argv[0]);
+            return 2;
+        }
+    }
+    if (events < 1 || jobs < 1)
+        return 2;
+    zsys_init ();
+    zsys_handler_set (NULL);
+    snprintf (env.dir, sizeof env.dir, "/tmp/aura-bench-XXXXXX");
+    if (!mkdtemp (env.dir)) {
+        perror ("mkdtemp");
+        return 1;
+    }
+    snprintf (env.frontend, sizeof env.frontend, "ipc://%s/frontend", env.dir);
+    snprintf (env.jobs, sizeof env.jobs, "ipc://%s/jobs", env.dir);
+    snprintf (env.events, sizeof env.events, "ipc://%s/events", env.dir);
+    snprintf (env.publish, sizeof env.publish, "ipc://%s/publish", env.dir);
+
+    printf ("broker benchmark: %ld CPUs\n", sysconf (_SC_NPROCESSORS_ONLN));
+    int rc = 0;
+    rc |= s_bench_events (&env, events);
+    rc |= s_bench_dispatch (&env, 1, jobs);
+    rc |= s_bench_dispatch (&env, 3, jobs);
+
+    char command[512];
+    snprintf (command, sizeof command, "rm -rf '%s'", env.dir);
+    if (system (command) != 0)
+        fprintf (stderr, "bench: could not remove %s\n", env.dir);
+    return rc ? 1 : 0;
+}
