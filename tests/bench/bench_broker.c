@@ -71,7 +71,9 @@ s_spawn (bench_env_t *env, const char *program, const char *extra_env)
     setenv ("AURA_BROKER_PUBLISH", env->publish, 1);
     setenv ("AURA_DATA_DIR", env->data, 1);
     setenv ("AURA_SYNTHETIC_STEP_MS", "0", 1);
-    setenv ("AURA_LOG_LEVEL", "warn", 1);
+    /* the programs' logs stay quiet unless asked for (debugging a run) */
+    const char *level = getenv ("AURA_BENCH_LOG_LEVEL");
+    setenv ("AURA_LOG_LEVEL", level ? level : "warn", 1);
     if (extra_env) {
         char copy[128];
         snprintf (copy, sizeof copy, "%s", extra_env);
