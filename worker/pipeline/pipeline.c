@@ -35,6 +35,20 @@ pipeline_error_set (pipeline_error_t *error, const char *code, bool retryable,
     error->retryable = retryable;
 }
 
+void
+pipeline_warn (const pipeline_input_t *input, const char *code,
+               const char *fmt, ...)
+{
+    if (!input->warn)
+        return;
+    char message[PIPELINE_MESSAGE_SIZE];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (message, sizeof message, fmt, args);
+    va_end (args);
+    input->warn (input->warn_ctx, code, message);
+}
+
 /*  Copies src into dest[size]. Returns 0, or -ENOSPC when it does not fit. */
 static int
 s_copy (char *dest, size_t size, const char *src)

@@ -25,6 +25,12 @@ typedef struct {
     char synthetic_fail_step[16];         /* step name, or "": never fail */
 } pipeline_options_t;
 
+/*  Called by a step for a problem users should hear about that does not
+    fail the job (a font shrunk to fit, an unknown voice replaced): `code`
+    is a short CamelCase name, `message` a line for people. */
+typedef void (*pipeline_warn_fn) (void *ctx, const char *code,
+                                  const char *message);
+
 /*  What a step knows about its job. Strings stay valid, unchanged, for as
     long as the step runs. */
 typedef struct {
@@ -34,6 +40,8 @@ typedef struct {
     size_t spec_len;
     const char *artifact_dir;             /* the job's directory, "" when none */
     const pipeline_options_t *options;
+    pipeline_warn_fn warn;                /* may be NULL: use pipeline_warn */
+    void *warn_ctx;
 } pipeline_input_t;
 
 typedef struct {
@@ -97,6 +105,11 @@ const pipeline_t *pipeline_find (const char *name);
 void pipeline_error_set (pipeline_error_t *error, const char *code,
                          bool retryable, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
+
+/*  Reports a warning through input->warn when there is one; the message is
+    printf-formatted and cut to fit. */
+void pipeline_warn (const pipeline_input_t *input, const char *code,
+                    const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 
 /*  Adds an artifact to output. Returns 0, or -ENOSPC when the list is full
     or a string does not fit its field (output is then unchanged). */
