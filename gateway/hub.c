@@ -62,7 +62,10 @@ struct hub_job_t {
     hub_event_t **ring;           /* circular, seqs contiguous */
     size_t ring_cap, ring_head, ring_count;
     uint64_t last_seq;            /* highest seq seen, 0 = none */
-    bool terminal;
+    bool terminal;                /* its latest event is a terminal one */
+    bool filling;                 /* a gap is open: live events wait in held */
+    hub_event_t **held;           /* ascending seqs, all above last_seq + 1 */
+    size_t held_count, held_cap;
     hub_stream_t *streams;
     size_t stream_count;
     int64_t active_us;            /* last event, under the hub lock */
@@ -131,6 +134,18 @@ hub_event_unref (hub_event_t **self_p)
     *self_p = NULL;
     if (atomic_fetch_sub_explicit (&self->refs, 1, memory_order_acq_rel) == 1)
         free (self);
+}
+
+uint64_t
+hub_event_seq (const hub_event_t *self)
+{
+    return self->seq;
+}
+
+bool
+hub_event_terminal (const hub_event_t *self)
+{
+    return self->terminal;
 }
 
 /* ----------------------------------------------------------- wake lists */
@@ -222,6 +237,16 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
             changed = true;
         }
     }
+    else if (ev->seq != s->cursor + 1) {
+        /* sending it would skip events the client never got: cut the
+           stream, and its reconnect replays them from the broker */
+        log_write (AURA_LOG_WARN, s->cid, s->job ? s->job->id : NULL,
+                   "stream cut: event #%" PRIu64 " after #%" PRIu64, ev->seq,
+                   s->cursor);
+        s->aborted = true;
+        s_queue_clear (s);
+        changed = true;
+    }
     else if (s->queue_count >= limits->stream_max_events
              || s->queue_bytes + ev->len > limits->stream_max_bytes
              || s_queue_push (s, ev) < 0) {
@@ -293,6 +318,39 @@ s_ring_push (hub_job_t *job, size_t max_events, hub_event_t *ev)
     return 0;
 }
 
+static void
+s_held_clear (hub_job_t *job)
+{
+    for (size_t i = 0; i < job->held_count; i++)
+        hub_event_unref (&job->held[i]);
+    job->held_count = 0;
+}
+
+/*  Keeps ev (a reference of its own) among the events held behind a gap,
+    in seq order; a seq already held is ignored. Returns 0 or -ENOMEM. */
+static int
+s_held_insert (hub_job_t *job, hub_event_t *ev)
+{
+    size_t at = job->held_count;
+    while (at > 0 && job->held[at - 1]->seq > ev->seq)
+        at--;
+    if (at > 0 && job->held[at - 1]->seq == ev->seq)
+        return 0;
+    if (job->held_count == job->held_cap) {
+        size_t cap = job->held_cap ? job->held_cap * 2 : 16;
+        hub_event_t **held = realloc (job->held, cap * sizeof *held);
+        if (!held)
+            return -ENOMEM;
+        job->held = held;
+        job->held_cap = cap;
+    }
+    memmove (&job->held[at + 1], &job->held[at],
+             (job->held_count - at) * sizeof *job->held);
+    job->held[at] = s_event_ref (ev);
+    job->held_count++;
+    return 0;
+}
+
 static hub_job_t *
 s_job_new (const char *id)
 {
@@ -310,6 +368,8 @@ s_job_free (hub_job_t *job)
     assert (job->stream_count == 0);
     s_ring_clear (job);
     free (job->ring);
+    s_held_clear (job);
+    free (job->held);
     pthread_mutex_destroy (&job->lock);
     free (job);
 }
@@ -431,33 +491,18 @@ hub_destroy (hub_t **self_p)
     free (self);
 }
 
-int
-hub_publish (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us)
+/*  Appends ev to the job's events and offers it to its streams. A seq
+    that skips ahead restarts the ring at ev, so that the ring never holds
+    a hole; streams that would skip are cut by s_stream_offer. Returns 0,
+    or -EALREADY for a seq at or below the latest. Job lock held. */
+static int
+s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev)
 {
-    pthread_mutex_lock (&self->lock);
-    if (self->closed) {
-        pthread_mutex_unlock (&self->lock);
-        return -ESHUTDOWN;
-    }
-    hub_job_t *job = s_job_lookup (self, id, true, now_us);
-    if (!job) {
-        pthread_mutex_unlock (&self->lock);
-        return -ENOMEM;
-    }
-    s_job_touch (self, job, now_us);
-    pthread_mutex_lock (&job->lock);
-    pthread_mutex_unlock (&self->lock);
-
-    int rc = 0;
-    if (ev->seq <= job->last_seq) {
-        rc = -EALREADY;
-        goto cleanup;
-    }
+    if (ev->seq <= job->last_seq)
+        return -EALREADY;
     if (job->last_seq > 0 && ev->seq != job->last_seq + 1) {
-        /* a gap: the ring stays contiguous so that a replay from it never
-           skips an event silently; older ids fall back to a snapshot */
-        log_write (AURA_LOG_WARN, NULL, id, "event gap: %" PRIu64 " after %" PRIu64,
-                   ev->seq, job->last_seq);
+        log_write (AURA_LOG_WARN, NULL, job->id,
+                   "event gap: %" PRIu64 " after %" PRIu64, ev->seq, job->last_seq);
         s_ring_clear (job);
     }
     if (s_ring_push (job, self->limits.ring_events, ev) < 0) {
@@ -465,18 +510,163 @@ hub_publish (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us)
         s_ring_clear (job);
     }
     job->last_seq = ev->seq;
-    if (ev->terminal)
-        job->terminal = true;
-
+    /* an event after the terminal one: the job was retried */
+    job->terminal = ev->terminal;
     for (hub_stream_t *s = job->streams; s; s = s->next)
         s_stream_offer (&self->limits, s, ev, &self->wakes);
+    return 0;
+}
+
+/*  Appends the held events that now continue the job's events, dropping
+    those already seen; the gap closes when none are left. Job lock held. */
+static void
+s_held_release (hub_t *self, hub_job_t *job)
+{
+    size_t taken = 0;
+    while (taken < job->held_count && job->held[taken]->seq <= job->last_seq + 1) {
+        s_job_append (self, job, job->held[taken]);
+        hub_event_unref (&job->held[taken]);
+        taken++;
+    }
+    memmove (job->held, job->held + taken,
+             (job->held_count - taken) * sizeof *job->held);
+    job->held_count -= taken;
+    if (job->held_count == 0)
+        job->filling = false;
+}
+
+/*  Gives up on filling a gap: the held events are appended with the hole
+    before them. Job lock held. */
+static void
+s_gap_abandon (hub_t *self, hub_job_t *job)
+{
+    if (!job->filling)
+        return;
+    log_write (AURA_LOG_WARN, NULL, job->id,
+               "event gap after %" PRIu64 " not filled: %zu held events go out "
+               "without it",
+               job->last_seq, job->held_count);
+    for (size_t i = 0; i < job->held_count; i++) {
+        s_job_append (self, job, job->held[i]);
+        hub_event_unref (&job->held[i]);
+    }
+    job->held_count = 0;
+    job->filling = false;
+}
+
+/*  Finds (creating when asked) and locks job, touching it. Returns NULL
+    with *rc set when the hub is closed, memory runs out or the job is
+    unknown. Takes and releases the hub lock. */
+static hub_job_t *
+s_job_lock (hub_t *self, const char *id, bool create, int64_t now_us, int *rc)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        *rc = -ESHUTDOWN;
+        return NULL;
+    }
+    hub_job_t *job = s_job_lookup (self, id, create, now_us);
+    if (!job) {
+        pthread_mutex_unlock (&self->lock);
+        *rc = create ? -ENOMEM : -ENOENT;
+        return NULL;
+    }
+    s_job_touch (self, job, now_us);
+    pthread_mutex_lock (&job->lock);
+    pthread_mutex_unlock (&self->lock);
+    *rc = 0;
+    return job;
+}
+
+int
+hub_publish (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us)
+{
+    int rc;
+    hub_job_t *job = s_job_lock (self, id, true, now_us, &rc);
+    if (!job)
+        return rc;
+    rc = s_job_append (self, job, ev);
     pthread_mutex_unlock (&job->lock);
     s_wake_all (&self->wakes);
-    return 0;
-
-cleanup:
-    pthread_mutex_unlock (&job->lock);
     return rc;
+}
+
+int
+hub_offer (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us,
+           uint64_t *fill_after)
+{
+    int rc;
+    hub_job_t *job = s_job_lock (self, id, true, now_us, &rc);
+    if (!job)
+        return rc;
+    if (ev->seq <= job->last_seq)
+        rc = -EALREADY;
+    else if (job->filling) {
+        if (job->held_count >= self->limits.stream_max_events) {
+            s_gap_abandon (self, job);
+            rc = s_job_append (self, job, ev);
+        }
+        else if (s_held_insert (job, ev) < 0) {
+            s_gap_abandon (self, job);
+            rc = s_job_append (self, job, ev);
+        }
+        else
+            rc = -EINPROGRESS;
+    }
+    else if (job->last_seq > 0 && ev->seq > job->last_seq + 1) {
+        if (s_held_insert (job, ev) < 0)
+            rc = s_job_append (self, job, ev);
+        else {
+            job->filling = true;
+            *fill_after = job->last_seq;
+            rc = -EAGAIN;
+        }
+    }
+    else
+        rc = s_job_append (self, job, ev);
+    pthread_mutex_unlock (&job->lock);
+    s_wake_all (&self->wakes);
+    return rc;
+}
+
+int
+hub_fill (hub_t *self, const char *id, hub_event_t *const *events, size_t count,
+          int64_t now_us, uint64_t *fill_after)
+{
+    int rc;
+    hub_job_t *job = s_job_lock (self, id, false, now_us, &rc);
+    if (!job)
+        return rc == -ENOENT ? 0 : rc;
+    for (size_t i = 0; i < count; i++) {
+        if (events[i]->seq <= job->last_seq)
+            continue;
+        if (events[i]->seq != job->last_seq + 1)
+            break; /* a hole in the answer: the rest cannot follow yet */
+        s_job_append (self, job, events[i]);
+    }
+    if (job->filling)
+        s_held_release (self, job);
+    rc = 0;
+    if (job->filling) {
+        *fill_after = job->last_seq;
+        rc = -EAGAIN;
+    }
+    pthread_mutex_unlock (&job->lock);
+    s_wake_all (&self->wakes);
+    return rc;
+}
+
+void
+hub_gap_abandon (hub_t *self, const char *id, int64_t now_us)
+{
+    int rc;
+    hub_job_t *job = s_job_lock (self, id, false, now_us, &rc);
+    if (!job)
+        return;
+    s_gap_abandon (self, job);
+    pthread_mutex_unlock (&job->lock);
+    s_wake_all (&self->wakes);
 }
 
 void
@@ -596,37 +786,137 @@ hub_stream_destroy (hub_stream_t **self_p)
     free (self);
 }
 
-int
-hub_stream_attach_after (hub_t *self, hub_stream_t *stream, const char *id,
-                         uint64_t after_seq)
+/*  Attaches a stream to job from after_seq on: when the job's ring holds
+    after_seq + 1 (or is where a stream at after_seq continues from), or,
+    given broker_latest (the broker had no event above it when last asked)
+    and after_seq at or above it, when the hub has seen nothing above
+    after_seq. A job the hub does not know is then created, expecting
+    broker_latest + 1 next, so that a later hole is seen as a gap. Returns
+    0; -ERANGE; -ENODATA when the job has finished at or below after_seq
+    (with end_on_finished the stream is then told to end after what it
+    holds); -ESHUTDOWN; -ENOMEM. */
+static int
+s_attach (hub_t *self, hub_stream_t *stream, const char *id, uint64_t after_seq,
+          const uint64_t *broker_latest, bool end_on_finished)
 {
-    pthread_mutex_lock (&self->lock);
-    if (self->closed) {
-        pthread_mutex_unlock (&self->lock);
-        return -ESHUTDOWN;
-    }
-    hub_job_t *job = s_job_lookup (self, id, false, 0);
-    if (!job) {
-        pthread_mutex_unlock (&self->lock);
-        return -ERANGE;
-    }
-    pthread_mutex_lock (&job->lock);
-    pthread_mutex_unlock (&self->lock);
+    bool caught_up = broker_latest && after_seq >= *broker_latest;
+    int rc;
+    hub_job_t *job = s_job_lock (self, id, caught_up, stream->last_write_us, &rc);
+    if (!job)
+        return rc == -ENOENT ? -ERANGE : rc;
+    if (caught_up && job->last_seq == 0 && job->ring_count == 0 && !job->filling)
+        job->last_seq = *broker_latest; /* new to the hub: see above */
 
-    int rc = 0;
-    if (job->terminal && job->last_seq <= after_seq)
+    bool ring_covers = job->ring_count > 0 && s_ring_at (job, 0)->seq <= after_seq + 1;
+    if (job->terminal && job->last_seq <= after_seq) {
         rc = -ENODATA;
-    else if (job->ring_count == 0 || s_ring_at (job, 0)->seq > after_seq + 1)
-        rc = -ERANGE; /* the ring does not reach back to after_seq + 1 */
-    else {
+        if (end_on_finished) {
+            pthread_mutex_lock (&stream->lock);
+            stream->terminal_queued = true;
+            pthread_mutex_unlock (&stream->lock);
+        }
+    }
+    else if (ring_covers || (caught_up && job->last_seq <= after_seq)) {
         pthread_mutex_lock (&stream->lock);
         stream->cursor = after_seq;
         pthread_mutex_unlock (&stream->lock);
         s_replay (&self->limits, job, stream, after_seq);
         s_job_link (job, stream);
+        rc = 0;
     }
+    else
+        rc = -ERANGE; /* the ring does not reach back to after_seq + 1 */
     pthread_mutex_unlock (&job->lock);
     return rc;
+}
+
+int
+hub_stream_attach_after (hub_t *self, hub_stream_t *stream, const char *id,
+                         uint64_t after_seq)
+{
+    return s_attach (self, stream, id, after_seq, NULL, false);
+}
+
+int
+hub_stream_follow (hub_t *self, hub_stream_t *stream, const char *id,
+                   uint64_t broker_latest)
+{
+    pthread_mutex_lock (&stream->lock);
+    uint64_t after_seq = stream->cursor;
+    bool attached = stream->job != NULL;
+    pthread_mutex_unlock (&stream->lock);
+    if (attached)
+        return -EBUSY;
+    return s_attach (self, stream, id, after_seq, &broker_latest, true);
+}
+
+int
+hub_stream_begin (hub_stream_t *self, hub_event_t *first, uint64_t after_seq,
+                  bool final)
+{
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    if (self->job)
+        rc = -EBUSY;
+    else if (first)
+        rc = s_queue_push (self, first);
+    if (rc == 0) {
+        self->cursor = after_seq;
+        if (final)
+            self->terminal_queued = true;
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+int
+hub_stream_queue (hub_stream_t *self, hub_event_t *const *events, size_t count)
+{
+    pthread_mutex_lock (&self->lock);
+    int rc = 0;
+    if (self->job)
+        rc = -EBUSY;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        hub_event_t *ev = events[i];
+        if (self->terminal_queued)
+            break; /* nothing follows the end */
+        if (ev->seq <= self->cursor)
+            continue;
+        if (ev->seq != self->cursor + 1)
+            rc = -EPROTO;
+        else if ((rc = s_queue_push (self, ev)) == 0)
+            self->cursor = ev->seq;
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+uint64_t
+hub_stream_position (hub_stream_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    uint64_t cursor = self->cursor;
+    pthread_mutex_unlock (&self->lock);
+    return cursor;
+}
+
+bool
+hub_stream_idle (hub_stream_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    bool idle = self->prelude_offset >= self->prelude_len && self->queue_count == 0
+                && !self->terminal_queued && !self->closing && !self->aborted;
+    pthread_mutex_unlock (&self->lock);
+    return idle;
+}
+
+bool
+hub_stream_ended (hub_stream_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    bool ended = self->terminal_queued;
+    pthread_mutex_unlock (&self->lock);
+    return ended;
 }
 
 int

@@ -323,6 +323,7 @@ render_job (const proto_msg_t *job)
             ok = false;
     }
     s_set (doc, "jobId", json_string (job->job), &ok);
+    s_set (doc, "title", s_str (job->title), &ok);
     s_set (doc, "status", json_string (job_status_name (job->status)), &ok);
     s_set (doc, "phase", s_str (job->phase), &ok);
     s_set (doc, "percent", s_num (job->percent, 2), &ok);
@@ -342,6 +343,49 @@ render_job (const proto_msg_t *job)
            &ok);
     s_set (doc, "lastEventId", json_integer ((json_int_t) job->seq), &ok);
     s_set (doc, "links", s_links (job->job), &ok);
+    return s_finish (doc, ok);
+}
+
+json_t *
+render_job_summary (const proto_msg_t *job)
+{
+    if (job->type != PROTO_JOB)
+        return NULL;
+    json_t *doc = json_object ();
+    if (!doc)
+        return NULL;
+    bool ok = true;
+    s_set (doc, "jobId", json_string (job->job), &ok);
+    s_set (doc, "title", s_str (job->title), &ok);
+    s_set (doc, "status", json_string (job_status_name (job->status)), &ok);
+    s_set (doc, "phase", s_str (job->phase), &ok);
+    s_set (doc, "percent", s_num (job->percent, 2), &ok);
+    s_set (doc, "attempt", json_integer (job->attempt), &ok);
+    s_set (doc, "createdAt", s_time_or_null (job->created_us), &ok);
+    s_set (doc, "finishedAt", s_time_or_null (job->finished_us), &ok);
+    s_set (doc, "links", s_links (job->job), &ok);
+    return s_finish (doc, ok);
+}
+
+json_t *
+render_job_page (const proto_msg_t *jobs, size_t count, const char *next_cursor)
+{
+    json_t *doc = json_object ();
+    json_t *items = json_array ();
+    if (!doc || !items) {
+        json_decref (doc);
+        json_decref (items);
+        return NULL;
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < count; i++) {
+        json_t *item = render_job_summary (&jobs[i]);
+        if (!item || json_array_append_new (items, item) < 0)
+            ok = false;
+    }
+    s_set (doc, "items", items, &ok);
+    s_set (doc, "nextCursor",
+           next_cursor && next_cursor[0] ? json_string (next_cursor) : json_null (), &ok);
     return s_finish (doc, ok);
 }
 
@@ -378,6 +422,7 @@ static const problem_kind_t s_problems[] = {
     { 413, "payload-too-large", "Request body too large" },
     { 429, "too-many-requests", "Too many requests" },
     { 500, "internal-error", "Internal server error" },
+    { 502, "bad-gateway", "Bad gateway" },
     { 503, "unavailable", "Service unavailable" },
 };
 

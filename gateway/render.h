@@ -24,10 +24,20 @@ json_t *render_event_data (const proto_msg_t *event);
 json_t *render_snapshot_status (const proto_msg_t *job, int64_t now_us);
 
 /*  The full job document of GET /api/jobs/{id} from a PROTO_JOB snapshot:
-    jobId, status, phase, percent, attempt, step, steps[], createdAt,
-    startedAt, finishedAt, queuePosition, error, artifacts, output,
-    lastEventId, links. */
+    jobId, title, status, phase, percent, attempt, step, steps[],
+    createdAt, startedAt, finishedAt, queuePosition, error, artifacts,
+    output, lastEventId, links. */
 json_t *render_job (const proto_msg_t *job);
+
+/*  One item of GET /api/jobs from a PROTO_JOB snapshot: jobId, title,
+    status, phase, percent, attempt, createdAt, finishedAt, links. */
+json_t *render_job_summary (const proto_msg_t *job);
+
+/*  The page of GET /api/jobs: {items: [summaries of jobs[0..count)],
+    nextCursor} where nextCursor is next_cursor, or null when it is NULL or
+    empty (the last page). */
+json_t *render_job_page (const proto_msg_t *jobs, size_t count,
+                         const char *next_cursor);
 
 /*  The 202 answer to a submission: jobId, status, stage, correlationId,
     links{self, events, cancel}. */

@@ -1,6 +1,7 @@
 /*  request — job request validation. The body is parsed once with jansson;
     the few fields the gateway is responsible for are checked and the
-    whole object is written back compactly as the spec the broker keeps. */
+    whole object is written back compactly as the spec the broker keeps.
+    Also the checks of a listing's query and of the Idempotency-Key. */
 #include "request.h"
 
 #include <errno.h>
@@ -10,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ids.h"
+#include "phase.h"
 
 /*  Sections of the request that must be objects when present. */
 static const char *const s_object_sections[] = { "planSpec", "voiceSpec",
@@ -186,4 +190,136 @@ request_demo_spec (char **spec, size_t *spec_len)
     int rc = s_dump (root, spec, spec_len);
     json_decref (root);
     return rc;
+}
+
+/* ------------------------------------------------------------ job listing */
+
+/*  Parses a decimal integer text of 1..max: digits only. Returns 0 or
+    -EINVAL. */
+static int
+s_parse_limit (const char *text, int max, int *value)
+{
+    size_t len = strlen (text);
+    if (len == 0 || len > 9)
+        return -EINVAL;
+    long number = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -EINVAL;
+        number = number * 10 + (text[i] - '0');
+    }
+    if (number < 1 || number > max)
+        return -EINVAL;
+    *value = (int) number;
+    return 0;
+}
+
+int
+request_parse_list_query (const request_arg_t *args, size_t count,
+                          request_list_query_t *query,
+                          request_errors_t *errors)
+{
+    memset (query, 0, sizeof *query);
+    query->limit = REQUEST_LIST_DEFAULT_LIMIT;
+    errors->count = 0;
+    bool seen_status = false, seen_limit = false, seen_cursor = false;
+    for (size_t i = 0; i < count; i++) {
+        const char *name = args[i].name ? args[i].name : "";
+        const char *value = args[i].value ? args[i].value : "";
+        if (!*name && !*value)
+            continue; /* an empty segment: "?&limit=5", "a=1&&b=2" */
+        bool *seen = NULL;
+        if (strcmp (name, "status") == 0)
+            seen = &seen_status;
+        else if (strcmp (name, "limit") == 0)
+            seen = &seen_limit;
+        else if (strcmp (name, "cursor") == 0)
+            seen = &seen_cursor;
+        if (!seen) {
+            s_add_error (errors, name, "is not a parameter of this listing "
+                                       "(status, limit, cursor)");
+            continue;
+        }
+        if (*seen) {
+            s_add_error (errors, name, "must be given at most once");
+            continue;
+        }
+        *seen = true;
+        if (seen == &seen_status) {
+            job_status_t status;
+            if (job_status_parse (value, &status) < 0)
+                s_add_error (errors, name,
+                             "must be one of Queued, Running, Done, Failed, Canceled");
+            else
+                snprintf (query->status, sizeof query->status, "%s",
+                          job_status_name (status));
+        }
+        else if (seen == &seen_limit) {
+            if (s_parse_limit (value, REQUEST_LIST_MAX_LIMIT, &query->limit) < 0)
+                s_add_error (errors, name, "must be an integer from 1 to %d",
+                             REQUEST_LIST_MAX_LIMIT);
+        }
+        else if (!job_id_valid (value, strlen (value)))
+            s_add_error (errors, name,
+                         "must be a job id (26 characters of Crockford base32)");
+        else
+            snprintf (query->cursor, sizeof query->cursor, "%s", value);
+    }
+    if (errors->count > 0) {
+        query->status[0] = '\0';
+        query->cursor[0] = '\0';
+        query->limit = REQUEST_LIST_DEFAULT_LIMIT;
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------- Idempotency-Key */
+
+int
+request_check_idempotency_key (const char *text, size_t len,
+                               request_errors_t *errors)
+{
+    errors->count = 0;
+    if (!text || len == 0 || len > REQUEST_IDEMPOTENCY_KEY_MAX) {
+        s_add_error (errors, "Idempotency-Key", "must be 1 to %d characters",
+                     REQUEST_IDEMPOTENCY_KEY_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (text[i] < 0x20 || text[i] > 0x7E) {
+            s_add_error (errors, "Idempotency-Key",
+                         "must be printable ASCII characters only");
+            return -EINVAL;
+        }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ title */
+
+int
+request_spec_title (const char *spec, size_t spec_len, char *title,
+                    size_t title_size)
+{
+    if (title_size == 0)
+        return -EINVAL;
+    title[0] = '\0';
+    json_t *root = json_loadb (spec, spec_len, 0, NULL);
+    json_t *topic = json_object_get (json_object_get (root, "brief"), "topic");
+    if (!json_is_string (topic)) {
+        json_decref (root);
+        return -EINVAL;
+    }
+    const char *text = json_string_value (topic);
+    size_t len = json_string_length (topic);
+    if (len > title_size - 1) {
+        len = title_size - 1;
+        /* never end inside a UTF-8 sequence: back up to a lead byte */
+        while (len > 0 && ((unsigned char) text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy (title, text, len);
+    title[len] = '\0';
+    json_decref (root);
+    return 0;
 }

@@ -1,7 +1,8 @@
-/*  request — validation of a job request body (POST /api/jobs) into the
-    normalized job specification the broker stores. Pure functions over
-    (buf, len): no I/O, no globals, safe to call from any thread and to
-    fuzz. */
+/*  request — validation of what clients send: a job request body
+    (POST /api/jobs) into the normalized job specification the broker
+    stores, the query of a job listing, the Idempotency-Key header. Pure
+    functions over their input: no I/O, no globals, safe to call from any
+    thread and to fuzz. */
 #ifndef AURA_GATEWAY_REQUEST_H
 #define AURA_GATEWAY_REQUEST_H
 
@@ -36,6 +37,50 @@ typedef struct {
     one entry) and *spec is NULL. Returns -ENOMEM when memory runs out. */
 int request_parse_job (const char *buf, size_t len, char **spec,
                        size_t *spec_len, request_errors_t *errors);
+
+/*  One query parameter as the HTTP layer hands it over: value is NULL
+    for a bare "?name". Neither is percent-decoded. */
+typedef struct {
+    const char *name;
+    const char *value;
+} request_arg_t;
+
+/*  Largest page of GET /api/jobs, and the page size when none is asked. */
+#define REQUEST_LIST_MAX_LIMIT 100
+#define REQUEST_LIST_DEFAULT_LIMIT 20
+
+/*  A validated GET /api/jobs query. */
+typedef struct {
+    char status[16];        /* a job status name, "" = every status */
+    int limit;              /* 1..REQUEST_LIST_MAX_LIMIT */
+    char cursor[27];        /* a job id, "" = the first page */
+} request_list_query_t;
+
+/*  Validates the query parameters of GET /api/jobs: `status` one of
+    Queued, Running, Done, Failed, Canceled; `limit` an integer 1..100
+    (default 20); `cursor` a job id; each at most once and none other
+    (empty segments, a nameless parameter without value, are skipped).
+    Pure. Returns 0 with *query filled, or -EINVAL with errors naming
+    every offending parameter (field = its name). */
+int request_parse_list_query (const request_arg_t *args, size_t count,
+                              request_list_query_t *query,
+                              request_errors_t *errors);
+
+/*  Longest Idempotency-Key accepted. */
+#define REQUEST_IDEMPOTENCY_KEY_MAX 128
+
+/*  Checks an Idempotency-Key header value text[0..len): 1 to 128
+    printable ASCII characters (0x20..0x7E). Returns 0, or -EINVAL with
+    one error (field "Idempotency-Key") in errors. */
+int request_check_idempotency_key (const char *text, size_t len,
+                                   request_errors_t *errors);
+
+/*  Copies brief.topic of a spec made by request_parse_job or
+    request_demo_spec into title (NUL-terminated), cut at a character
+    boundary when longer than title_size - 1 bytes. Returns 0, or -EINVAL
+    when spec has no string brief.topic (title is then ""). */
+int request_spec_title (const char *spec, size_t spec_len, char *title,
+                        size_t title_size);
 
 /*  The built-in demo request (POST /api/quick/demo) as a normalized spec,
     with the same ownership rules as request_parse_job. Returns 0 or

@@ -16,10 +16,13 @@ typedef struct {
 static const route_row_t s_routes[] = {
     { ROUTE_HEALTHZ, "GET", "/healthz", "GET" },
     { ROUTE_READYZ, "GET", "/readyz", "GET" },
-    { ROUTE_JOB_SUBMIT, "POST", "/api/jobs", "POST" },
+    { ROUTE_JOB_SUBMIT, "POST", "/api/jobs", "GET, POST" },
+    { ROUTE_JOB_LIST, "GET", "/api/jobs", "GET, POST" },
     { ROUTE_QUICK_DEMO, "POST", "/api/quick/demo", "POST" },
     { ROUTE_JOB_GET, "GET", "/api/jobs/{id}", "GET" },
     { ROUTE_JOB_EVENTS, "GET", "/api/jobs/{id}/events", "GET" },
+    { ROUTE_JOB_CANCEL, "POST", "/api/jobs/{id}/cancel", "POST" },
+    { ROUTE_JOB_RETRY, "POST", "/api/jobs/{id}/retry", "POST" },
 };
 
 #define ROUTE_ID_TOKEN "{id}"

@@ -15,6 +15,9 @@ typedef enum {
     ROUTE_QUICK_DEMO,  /* POST /api/quick/demo */
     ROUTE_JOB_GET,     /* GET  /api/jobs/{id} */
     ROUTE_JOB_EVENTS,  /* GET  /api/jobs/{id}/events */
+    ROUTE_JOB_LIST,    /* GET  /api/jobs */
+    ROUTE_JOB_CANCEL,  /* POST /api/jobs/{id}/cancel */
+    ROUTE_JOB_RETRY,   /* POST /api/jobs/{id}/retry */
     ROUTE_COUNT
 } route_id_t;
 

@@ -6,7 +6,8 @@
     outcome and resumes the connection, and libmicrohttpd calls the access
     handler again, which then queues the response. An SSE stream is a
     callback response whose reader sleeps (suspends) when its hub stream
-    has nothing to send. A connection is suspended only from its own
+    has nothing to send; while it catches up from the broker, the reader
+    fetches each page of events with the same suspend/resume pattern. A connection is suspended only from its own
     handler or reader and resumed only by whoever took the wake-up duty,
     so it is never resumed twice. */
 #include "server.h"
@@ -40,6 +41,11 @@
 #define SERVER_CONNECTION_MEMORY_BYTES (16 * 1024)
 /*  Idle timeout of connections that are not streams. */
 #define SERVER_CONNECTION_TIMEOUT_S 30
+/*  Replays in a row that bring no new event before a stream that cannot
+    catch up is given up (its client reconnects). */
+#define SERVER_MAX_STALLED_REPLAYS 3
+/*  Most query parameters read from a request. */
+#define SERVER_MAX_QUERY_ARGS 16
 /*  Bytes an SSE reader is asked for at most at once. */
 #define SERVER_STREAM_BLOCK_BYTES 4096
 /*  A body over the limit but under this is read and thrown away so that
@@ -81,11 +87,14 @@ typedef struct {
 
     atomic_int call_state;     /* call_state_t */
     int call_status;           /* bus_done_fn status, valid once CALL_DONE */
-    proto_msg_t *reply;
+    bus_reply_t *reply;
 
     bool has_last_event_id;
     uint64_t last_event_id;
     hub_stream_t *stream;
+    bool catching_up;          /* the stream is fed from the broker, detached */
+    uint64_t known_latest;     /* the broker had no event above this one */
+    int stalled_rounds;        /* replays in a row that brought nothing new */
 } conn_t;
 
 /* ------------------------------------------------------------ suspension */
@@ -210,6 +219,9 @@ s_respond_call_failed (conn_t *c)
     case -ESHUTDOWN:
         snprintf (detail, sizeof detail, "the gateway is shutting down");
         break;
+    case -EBADMSG:
+        return s_respond_problem (c, 502, "the broker sent a malformed answer", NULL,
+                                  NULL);
     default:
         snprintf (detail, sizeof detail, "the broker request failed (%s)",
                   strerror (-c->call_status));
@@ -223,11 +235,18 @@ s_respond_call_failed (conn_t *c)
 static enum MHD_Result
 s_respond_broker_error (conn_t *c, const proto_msg_t *reply)
 {
-    char detail[600];
+    char detail[1024];
     snprintf (detail, sizeof detail, "%s%s%s", reply->code,
               reply->message[0] ? ": " : "", reply->message);
     if (reply->error_status == 404 && c->route.job[0])
         snprintf (detail, sizeof detail, "no job %s", c->route.job);
+    else if (reply->error_status == 409 && c->route.id == ROUTE_JOB_CANCEL)
+        snprintf (detail, sizeof detail,
+                  "job %s has already finished and cannot be cancelled", c->route.job);
+    else if (reply->error_status == 409 && c->route.id == ROUTE_JOB_RETRY)
+        snprintf (detail, sizeof detail, "job %s cannot be retried: %s", c->route.job,
+                  reply->message[0] ? reply->message
+                                    : "only a failed or cancelled job can be retried");
     if (reply->error_status >= 400 && reply->error_status < 500)
         return s_respond_problem (c, (unsigned) reply->error_status, detail, NULL, NULL);
     log_write (AURA_LOG_WARN, c->cid, c->route.job, "broker error %d: %s",
@@ -238,7 +257,7 @@ s_respond_broker_error (conn_t *c, const proto_msg_t *reply)
 /* ------------------------------------------------------------ broker calls */
 
 static void
-s_on_call_done (void *arg, int status, proto_msg_t *reply)
+s_on_call_done (void *arg, int status, bus_reply_t *reply)
 {
     conn_t *c = arg;
     c->call_status = status;
@@ -248,10 +267,12 @@ s_on_call_done (void *arg, int status, proto_msg_t *reply)
 }
 
 /*  Suspends the connection and sends request (taken over) to the broker;
-    the handler runs again once the outcome is known. */
-static enum MHD_Result
-s_start_call (conn_t *c, proto_msg_t *request)
+    the handler (or the stream's reader) runs again once the outcome is
+    known. A reply still held is released first. */
+static void
+s_call (conn_t *c, proto_msg_t *request)
 {
+    bus_reply_destroy (&c->reply);
     snprintf (request->cid, sizeof request->cid, "%s", c->cid);
     request->ts_us = proto_now_us ();
     atomic_store (&c->call_state, CALL_PENDING);
@@ -263,6 +284,12 @@ s_start_call (conn_t *c, proto_msg_t *request)
         atomic_store_explicit (&c->call_state, CALL_DONE, memory_order_release);
         s_resume (c);
     }
+}
+
+static enum MHD_Result
+s_start_call (conn_t *c, proto_msg_t *request)
+{
+    s_call (c, request);
     return MHD_YES;
 }
 
@@ -288,11 +315,133 @@ s_call_simple (conn_t *c, proto_type_t type)
 
 /* ------------------------------------------------------------------ SSE */
 
+/*  A stream whose client is behind what the hub holds catches up from
+    the broker first: it stays detached from the hub and is fed `replay`
+    pages of BUS_REPLAY_LIMIT events, one page once the previous one is
+    sent, until the hub can carry on from where the stream stands
+    (hub_stream_follow). The replayed frames are rendered exactly like
+    live ones, so the client sees one sequence without gap or repeat. */
+
+typedef enum {
+    CATCH_UP_DONE,     /* attached, or ends after what it holds */
+    CATCH_UP_WAITING,  /* a replay is in flight; the connection is suspended */
+    CATCH_UP_SHUTDOWN, /* the gateway is stopping */
+    CATCH_UP_FAILED    /* logged; the client reconnects and tries again */
+} catch_up_t;
+
+/*  Takes in the answer to the replay in flight. Returns 0; -ECANCELED
+    when the gateway is stopping; -1 otherwise (logged). */
+static int
+s_catch_up_take (conn_t *c)
+{
+    int status = c->call_status;
+    bus_reply_t *reply = c->reply;
+    c->reply = NULL;
+    atomic_store (&c->call_state, CALL_NONE);
+    int rc = -1;
+    if (status == -ECANCELED || status == -ESHUTDOWN)
+        rc = -ECANCELED;
+    else if (status < 0)
+        log_write (AURA_LOG_WARN, c->cid, c->route.job,
+                   "stream cut: replay from the broker failed (%s)", strerror (-status));
+    else if (reply->msg.type != PROTO_EVENTS)
+        log_write (AURA_LOG_WARN, c->cid, c->route.job,
+                   "stream cut: replay answered %d %s", (int) reply->msg.error_status,
+                   reply->msg.code);
+    else {
+        uint64_t before = hub_stream_position (c->stream);
+        if (hub_stream_queue (c->stream, reply->events, reply->count) < 0)
+            log_write (AURA_LOG_WARN, c->cid, c->route.job,
+                       "stream cut: the broker's events after #%" PRIu64
+                       " leave a hole or do not fit",
+                       before);
+        else {
+            uint64_t after = hub_stream_position (c->stream);
+            if (!reply->msg.more && after > c->known_latest)
+                c->known_latest = after;
+            c->stalled_rounds = after > before ? 0 : c->stalled_rounds + 1;
+            log_write (AURA_LOG_DEBUG, c->cid, c->route.job,
+                       "replayed #%" PRIu64 "..#%" PRIu64 " from the broker%s", before + 1,
+                       after, reply->msg.more ? ", more to come" : "");
+            rc = 0;
+        }
+    }
+    bus_reply_destroy (&reply);
+    return rc;
+}
+
+/*  Attaches the stream to the hub when the hub can carry on from its
+    position; otherwise asks the broker for the next page. */
+static catch_up_t
+s_catch_up (conn_t *c)
+{
+    uint64_t position = hub_stream_position (c->stream);
+    int rc = hub_stream_follow (c->server->hub, c->stream, c->route.job, c->known_latest);
+    if (rc == 0 || rc == -ENODATA) {
+        c->catching_up = false;
+        return CATCH_UP_DONE;
+    }
+    if (rc == -ESHUTDOWN)
+        return CATCH_UP_SHUTDOWN;
+    if (rc != -ERANGE) {
+        log_write (AURA_LOG_ERROR, c->cid, c->route.job, "stream cut: cannot follow (%s)",
+                   strerror (-rc));
+        return CATCH_UP_FAILED;
+    }
+    if (c->stalled_rounds >= SERVER_MAX_STALLED_REPLAYS) {
+        log_write (AURA_LOG_WARN, c->cid, c->route.job,
+                   "stream cut: the broker has no events after #%" PRIu64
+                   " that the gateway could follow",
+                   position);
+        return CATCH_UP_FAILED;
+    }
+    proto_msg_t *request = malloc (sizeof *request);
+    if (!request) {
+        log_write (AURA_LOG_ERROR, c->cid, c->route.job, "stream cut: out of memory");
+        return CATCH_UP_FAILED;
+    }
+    proto_msg_init (request, PROTO_REPLAY);
+    snprintf (request->job, sizeof request->job, "%s", c->route.job);
+    request->seq = position;
+    request->limit = BUS_REPLAY_LIMIT;
+    s_call (c, request);
+    return CATCH_UP_WAITING;
+}
+
 static ssize_t
 s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void) pos;
     conn_t *c = cls;
+    if (c->catching_up) {
+        switch (atomic_load_explicit (&c->call_state, memory_order_acquire)) {
+        case CALL_PENDING:
+            /* called before the bus answered: wait again; the bus still
+               owes its one resume (and the count its decrement) */
+            MHD_suspend_connection (c->conn);
+            return 0;
+        case CALL_DONE: {
+            int rc = s_catch_up_take (c);
+            if (rc == -ECANCELED)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            if (rc < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            break;
+        }
+        default:
+            break;
+        }
+        if (hub_stream_ended (c->stream))
+            c->catching_up = false; /* its last event is queued */
+        else if (hub_stream_idle (c->stream)) {
+            switch (s_catch_up (c)) {
+            case CATCH_UP_DONE: break;
+            case CATCH_UP_WAITING: return 0;
+            case CATCH_UP_SHUTDOWN: return MHD_CONTENT_READER_END_OF_STREAM;
+            case CATCH_UP_FAILED: return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+        }
+    }
     ssize_t n = hub_stream_read (c->stream, buf, max, proto_now_us ());
     if (n >= 0)
         return n; /* 0 only after the stream suspended the connection */
@@ -320,8 +469,10 @@ s_respond_stream (conn_t *c)
     MHD_destroy_response (response);
     if (c->has_last_event_id)
         log_write (AURA_LOG_INFO, c->cid, c->route.job,
-                   "%s %s 200 stream opened after #%" PRIu64 " %.1fms", c->method,
-                   c->path, c->last_event_id, s_elapsed_ms (c));
+                   "%s %s 200 stream opened after #%" PRIu64 "%s %.1fms", c->method,
+                   c->path, c->last_event_id,
+                   c->catching_up ? " (catching up from the broker)" : "",
+                   s_elapsed_ms (c));
     else
         log_write (AURA_LOG_INFO, c->cid, c->route.job, "%s %s 200 stream opened %.1fms",
                    c->method, c->path, s_elapsed_ms (c));
@@ -335,31 +486,23 @@ s_stream_new (conn_t *c)
                            proto_now_us ());
 }
 
-/*  Opens the stream from the job's snapshot (the broker's `job` answer):
-    the snapshot as `job-status` and every event after it; for a finished
-    job only the snapshot. A client whose Last-Event-ID is at or past the
-    snapshot gets no snapshot, only what comes after its id (or 204 when
-    the job has finished). */
+/*  Opens the stream once the broker has described the job (its `job`
+    answer): a client with Last-Event-ID gets every event after it, the
+    others the snapshot as `job-status` and every event after it; a
+    finished job sends only the snapshot, or answers 204 when nothing is
+    left after Last-Event-ID. Events the hub does not hold come from the
+    broker (see s_catch_up). */
 static enum MHD_Result
-s_open_stream_from_snapshot (conn_t *c, const proto_msg_t *job)
+s_open_stream (conn_t *c, const proto_msg_t *job)
 {
-    if (c->has_last_event_id && job->seq > c->last_event_id) {
-        /* the events may have reached the hub while the broker answered:
-           an exact replay beats a snapshot */
-        c->stream = s_stream_new (c);
-        if (c->stream && hub_stream_attach_after (c->server->hub, c->stream, c->route.job,
-                                                  c->last_event_id)
-                             == 0)
-            return s_respond_stream (c);
-        hub_stream_destroy (&c->stream);
-    }
     bool finished = job_status_is_terminal (job->status);
-    bool up_to_date = c->has_last_event_id && job->seq <= c->last_event_id;
-    if (up_to_date && finished)
+    if (c->has_last_event_id && finished && job->seq <= c->last_event_id)
         return s_respond (c, 204, NULL, 0, NULL, NULL);
 
     hub_event_t *snapshot = NULL;
-    if (!up_to_date) {
+    uint64_t position = c->has_last_event_id ? c->last_event_id : job->seq;
+    bool final = !c->has_last_event_id && finished;
+    if (!c->has_last_event_id) {
         char *frame = NULL;
         size_t frame_len = 0;
         if (sse_render_snapshot (job, proto_now_us (), &frame, &frame_len) < 0)
@@ -370,22 +513,23 @@ s_open_stream_from_snapshot (conn_t *c, const proto_msg_t *job)
             return s_respond_unavailable (c, "out of memory");
     }
     c->stream = s_stream_new (c);
-    int rc = c->stream ? hub_stream_attach (c->server->hub, c->stream, c->route.job,
-                                            snapshot,
-                                            up_to_date ? c->last_event_id : job->seq,
-                                            finished)
-                       : -ENOMEM;
+    int rc = c->stream ? hub_stream_begin (c->stream, snapshot, position, final) : -ENOMEM;
     hub_event_unref (&snapshot);
     if (rc < 0) {
         hub_stream_destroy (&c->stream);
-        return s_respond_unavailable (c, rc == -ESHUTDOWN ? "the gateway is shutting down"
-                                                          : "out of memory");
+        return s_respond_unavailable (c, "out of memory");
     }
+    c->known_latest = job->seq;
+    c->catching_up = !final;
+    c->stalled_rounds = 0;
+    /* job was the answer held here; the reader's calls start afresh */
+    bus_reply_destroy (&c->reply);
+    atomic_store (&c->call_state, CALL_NONE);
     return s_respond_stream (c);
 }
 
 /*  First call for GET /api/jobs/{id}/events: replay from the ring when it
-    covers Last-Event-ID, otherwise ask the broker for a snapshot. */
+    covers Last-Event-ID, otherwise ask the broker about the job first. */
 static enum MHD_Result
 s_begin_events (conn_t *c)
 {
@@ -409,18 +553,42 @@ s_begin_events (conn_t *c)
             return s_respond (c, 204, NULL, 0, NULL, NULL);
         if (rc == -ESHUTDOWN)
             return s_respond_unavailable (c, "the gateway is shutting down");
-        /* -ERANGE: not all of it is here; a snapshot it is */
+        /* -ERANGE: not all of it is here; the broker has the rest */
     }
     return s_call_simple (c, PROTO_GET);
 }
 
 /* ------------------------------------------------------------- handlers */
 
+/*  400 for a request whose validation listed errors: the detail names
+    every offending field. */
+static enum MHD_Result
+s_respond_invalid (conn_t *c, const request_errors_t *errors)
+{
+    char detail[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < errors->count && len < sizeof detail; i++) {
+        int n = snprintf (detail + len, sizeof detail - len, "%s%s: %s", i ? "; " : "",
+                          errors->items[i].field, errors->items[i].message);
+        if (n < 0)
+            break;
+        len += (size_t) n;
+    }
+    return s_respond_problem (c, 400, detail, errors, NULL);
+}
+
 static enum MHD_Result
 s_submit (conn_t *c)
 {
     if (c->body_too_large)
         return s_respond_too_large (c, NULL);
+    const char *idem_key = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                        "Idempotency-Key");
+    if (idem_key) {
+        request_errors_t errors;
+        if (request_check_idempotency_key (idem_key, strlen (idem_key), &errors) < 0)
+            return s_respond_invalid (c, &errors);
+    }
     char *spec = NULL;
     size_t spec_len = 0;
     int rc;
@@ -441,6 +609,13 @@ s_submit (conn_t *c)
 
     proto_msg_t *request = s_request_new (PROTO_SUBMIT);
     rc = request ? proto_msg_set_spec (request, spec, spec_len) : -ENOMEM;
+    if (rc == 0) {
+        /* the topic names the job in listings; a spec without one has
+           been refused above */
+        request_spec_title (spec, spec_len, request->title, sizeof request->title);
+        if (idem_key)
+            snprintf (request->idem_key, sizeof request->idem_key, "%s", idem_key);
+    }
     free (spec);
     if (rc < 0) {
         if (request) {
@@ -455,13 +630,62 @@ s_submit (conn_t *c)
     return s_start_call (c, request);
 }
 
+/*  Collects a query parameter; the strings stay MHD's. */
+typedef struct {
+    request_arg_t items[SERVER_MAX_QUERY_ARGS];
+    size_t count;
+    bool too_many;
+} query_args_t;
+
+static enum MHD_Result
+s_collect_arg (void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+    (void) kind;
+    query_args_t *args = cls;
+    if (args->count == SERVER_MAX_QUERY_ARGS) {
+        args->too_many = true;
+        return MHD_NO;
+    }
+    args->items[args->count].name = name;
+    args->items[args->count].value = value;
+    args->count++;
+    return MHD_YES;
+}
+
+/*  GET /api/jobs: checks the query, then asks the broker for the page. */
+static enum MHD_Result
+s_begin_list (conn_t *c)
+{
+    query_args_t args = { .count = 0, .too_many = false };
+    MHD_get_connection_values (c->conn, MHD_GET_ARGUMENT_KIND, s_collect_arg, &args);
+    request_errors_t errors = { .count = 0 };
+    request_list_query_t query;
+    if (args.too_many) {
+        snprintf (errors.items[0].field, sizeof errors.items[0].field, "query");
+        snprintf (errors.items[0].message, sizeof errors.items[0].message,
+                  "has more than %d parameters", SERVER_MAX_QUERY_ARGS);
+        errors.count = 1;
+        return s_respond_invalid (c, &errors);
+    }
+    if (request_parse_list_query (args.items, args.count, &query, &errors) < 0)
+        return s_respond_invalid (c, &errors);
+    proto_msg_t *request = s_request_new (PROTO_LIST);
+    if (!request)
+        return s_respond_unavailable (c, "out of memory");
+    request->limit = query.limit;
+    snprintf (request->filter, sizeof request->filter, "%s", query.status);
+    snprintf (request->cursor, sizeof request->cursor, "%s", query.cursor);
+    return s_start_call (c, request);
+}
+
 /*  The handler's work once the broker call has finished. */
 static enum MHD_Result
 s_on_reply (conn_t *c)
 {
     if (c->call_status < 0)
         return s_respond_call_failed (c);
-    const proto_msg_t *reply = c->reply;
+    const bus_reply_t *answer = c->reply;
+    const proto_msg_t *reply = &answer->msg;
     if (reply->type == PROTO_ERROR)
         return s_respond_broker_error (c, reply);
 
@@ -480,8 +704,15 @@ s_on_reply (conn_t *c)
     }
     case ROUTE_JOB_GET:
         return s_respond_json (c, 200, render_job (reply), "application/json", NULL);
+    case ROUTE_JOB_CANCEL:
+    case ROUTE_JOB_RETRY:
+        return s_respond_json (c, 202, render_job (reply), "application/json", NULL);
+    case ROUTE_JOB_LIST:
+        return s_respond_json (c, 200,
+                               render_job_page (answer->jobs, answer->count, reply->cursor),
+                               "application/json", NULL);
     case ROUTE_JOB_EVENTS:
-        return s_open_stream_from_snapshot (c, reply);
+        return s_open_stream (c, reply);
     default:
         return s_respond_problem (c, 500, "unexpected broker answer", NULL, NULL);
     }
@@ -560,6 +791,12 @@ s_begin (conn_t *c)
         return s_call_simple (c, PROTO_GET);
     case ROUTE_JOB_EVENTS:
         return s_begin_events (c);
+    case ROUTE_JOB_LIST:
+        return s_begin_list (c);
+    case ROUTE_JOB_CANCEL:
+        return s_call_simple (c, PROTO_CANCEL_JOB);
+    case ROUTE_JOB_RETRY:
+        return s_call_simple (c, PROTO_RETRY_JOB);
     case ROUTE_JOB_SUBMIT:
     case ROUTE_QUICK_DEMO:
         return s_submit (c);
@@ -680,10 +917,7 @@ s_on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
                    s_elapsed_ms (c) / 1000.0);
         hub_stream_destroy (&c->stream);
     }
-    if (c->reply) {
-        proto_msg_reset (c->reply);
-        free (c->reply);
-    }
+    bus_reply_destroy (&c->reply);
     free (c->body);
     free (c);
 }

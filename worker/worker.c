@@ -79,6 +79,9 @@ s_forward (worker_t *self, const proto_msg_t *msg)
     self->stats.events_forwarded++;
 }
 
+/*  Sends a heartbeat: the worker's credits and the jobs it runs now
+    (every occupied slot, a job being stopped included, until its final
+    message has gone out). */
 static void
 s_send_heartbeat (worker_t *self)
 {
@@ -88,6 +91,17 @@ s_send_heartbeat (worker_t *self)
     memcpy (msg.worker, self->worker_id, sizeof msg.worker);
     msg.slots_free = s_slots_free (self);
     msg.slots_total = self->slots_total;
+    /* name every job still held, so that a broker that restarted (and
+       lost its leases) can give them back to this worker */
+    for (int i = 0; i < self->slots_total; i++) {
+        runner_t *runner = self->runners[i];
+        if (runner
+            && proto_msg_add_running (&msg, runner_job (runner),
+                                      runner_attempt (runner))
+                   < 0)
+            log_write (AURA_LOG_WARN, runner_cid (runner), runner_job (runner),
+                       "heartbeat cannot name attempt %d", runner_attempt (runner));
+    }
     s_forward (self, &msg);
 }
 

@@ -18,7 +18,8 @@ class JobStreamTest(unittest.TestCase):
 
     def setUp(self):
         self.stack = Stack()
-        self.addCleanup(self.stack.close)
+        # a test may replace self.stack: close whichever is there at the end
+        self.addCleanup(lambda: self.stack.close())
         self.stack.start_all()
 
     def test_job_runs_end_to_end_and_stream_replays_from_the_start(self):

@@ -1,6 +1,7 @@
-/*  Unit tests of the gateway's job request validation: what a client
-    sends to POST /api/jobs either becomes the spec the broker stores or a
-    400 naming the field. (The 64 KiB body limit is the HTTP layer's.) */
+/*  Unit tests of the gateway's request validation: what a client sends
+    to POST /api/jobs either becomes the spec the broker stores or a 400
+    naming the field (the 64 KiB body limit is the HTTP layer's); the query
+    of GET /api/jobs and the Idempotency-Key header likewise. */
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
@@ -217,6 +218,189 @@ START_TEST (test_demo_spec_is_a_valid_request)
 }
 END_TEST
 
+/* --------------------------------------------------------- job listing */
+
+#define A_JOB "01JD5ZQ6X8M9N0P1Q2R3S4T5V6"
+
+/*  Parses the query given as name, value pairs (a NULL name ends it). */
+static int
+s_query (request_list_query_t *query, request_errors_t *errors, const char *const *pairs)
+{
+    request_arg_t args[16] = { { NULL, NULL } };
+    size_t count = 0;
+    for (; pairs[2 * count]; count++) {
+        args[count].name = pairs[2 * count];
+        args[count].value = pairs[2 * count + 1];
+    }
+    return request_parse_list_query (args, count, query, errors);
+}
+
+/*  Expects the query to be refused with exactly one error, on field. */
+static void
+s_query_refused (const char *const *pairs, const char *field)
+{
+    request_list_query_t query;
+    request_errors_t errors;
+    ck_assert_int_eq (s_query (&query, &errors, pairs), -EINVAL);
+    ck_assert_msg (errors.count == 1 && strcmp (errors.items[0].field, field) == 0,
+                   "expected one error on %s, got %zu (%s)", field, errors.count,
+                   errors.count ? errors.items[0].field : "");
+    ck_assert (strlen (errors.items[0].message) > 0);
+}
+
+START_TEST (test_list_query_defaults_and_valid_values)
+{
+    request_list_query_t query;
+    request_errors_t errors;
+    const char *const none[] = { NULL };
+    ck_assert_int_eq (s_query (&query, &errors, none), 0);
+    ck_assert_str_eq (query.status, "");
+    ck_assert_int_eq (query.limit, 20);
+    ck_assert_str_eq (query.cursor, "");
+
+    const char *const all[] = { "status", "Running", "limit", "100", "cursor", A_JOB, NULL };
+    ck_assert_int_eq (s_query (&query, &errors, all), 0);
+    ck_assert_str_eq (query.status, "Running");
+    ck_assert_int_eq (query.limit, 100);
+    ck_assert_str_eq (query.cursor, A_JOB);
+
+    /* empty segments ("?&limit=5&&") are no parameters */
+    const char *const empty[] = { "", NULL, "limit", "5", "", "", NULL };
+    ck_assert_int_eq (s_query (&query, &errors, empty), 0);
+    ck_assert_int_eq (query.limit, 5);
+    const char *const nameless[] = { "", "5", NULL };
+    ck_assert_int_eq (s_query (&query, &errors, nameless), -EINVAL);
+    ck_assert_str_eq (errors.items[0].field, "");
+
+    const char *names[] = { "Queued", "Running", "Done", "Failed", "Canceled" };
+    for (size_t i = 0; i < 5; i++) {
+        const char *const one[] = { "status", names[i], "limit", "1", NULL };
+        ck_assert_int_eq (s_query (&query, &errors, one), 0);
+        ck_assert_str_eq (query.status, names[i]);
+        ck_assert_int_eq (query.limit, 1);
+    }
+}
+END_TEST
+
+START_TEST (test_list_query_names_the_bad_parameter)
+{
+    const char *bad_status[] = { "running", "Succeeded", "", " Done", "Done ", NULL };
+    for (size_t i = 0; i < 5; i++) {
+        const char *const q[] = { "status", bad_status[i], NULL };
+        s_query_refused (q, "status");
+    }
+    const char *const bare_status[] = { "status", NULL, NULL };
+    s_query_refused (bare_status, "status");
+
+    const char *bad_limit[] = { "0", "101", "-1", "+5", "1.5", "abc", "", "5x",
+                                "99999999999999999999", " 5" };
+    for (size_t i = 0; i < sizeof bad_limit / sizeof *bad_limit; i++) {
+        const char *const q[] = { "limit", bad_limit[i], NULL };
+        s_query_refused (q, "limit");
+    }
+
+    const char *bad_cursor[] = { "", "nope", "01jd5zq6x8m9n0p1q2r3s4t5v6", A_JOB "0",
+                                 "01JD5ZQ6X8M9N0P1Q2R3S4T5VU" };
+    for (size_t i = 0; i < sizeof bad_cursor / sizeof *bad_cursor; i++) {
+        const char *const q[] = { "cursor", bad_cursor[i], NULL };
+        s_query_refused (q, "cursor");
+    }
+
+    /* each parameter once */
+    const char *const twice[] = { "limit", "5", "limit", "6", NULL };
+    s_query_refused (twice, "limit");
+}
+END_TEST
+
+START_TEST (test_list_query_refuses_unknown_parameters_by_name)
+{
+    request_list_query_t query;
+    request_errors_t errors;
+    const char *const q[] = { "status", "Done", "page", "2", "Limit", "5", "sort", NULL,
+                              NULL };
+    ck_assert_int_eq (s_query (&query, &errors, q), -EINVAL);
+    ck_assert_uint_eq (errors.count, 3);
+    ck_assert_str_eq (errors.items[0].field, "page");
+    ck_assert_str_eq (errors.items[1].field, "Limit");
+    ck_assert_str_eq (errors.items[2].field, "sort");
+    /* a refused query leaves the defaults */
+    ck_assert_str_eq (query.status, "");
+    ck_assert_int_eq (query.limit, 20);
+
+    /* every problem at once */
+    const char *const mixed[] = { "status", "x", "limit", "0", "cursor", "y", "z", "1",
+                                  NULL };
+    ck_assert_int_eq (s_query (&query, &errors, mixed), -EINVAL);
+    ck_assert_uint_eq (errors.count, 4);
+    ck_assert (s_names (&errors, "status"));
+    ck_assert (s_names (&errors, "limit"));
+    ck_assert (s_names (&errors, "cursor"));
+    ck_assert (s_names (&errors, "z"));
+}
+END_TEST
+
+/* ---------------------------------------------------- Idempotency-Key */
+
+START_TEST (test_idempotency_key)
+{
+    request_errors_t errors;
+    char key[200];
+    ck_assert_int_eq (request_check_idempotency_key ("a", 1, &errors), 0);
+    ck_assert_int_eq (request_check_idempotency_key ("order-7781 / retry ~2", 21, &errors),
+                      0);
+    memset (key, 'k', sizeof key);
+    ck_assert_int_eq (request_check_idempotency_key (key, 128, &errors), 0);
+
+    struct {
+        const char *text;
+        size_t len;
+    } bad[] = {
+        { "", 0 }, { key, 129 }, { "tab\there", 8 }, { "new\nline", 8 },
+        { "caf\xc3\xa9", 5 }, { "del\x7f", 4 }, { "nul\0byte", 8 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg (request_check_idempotency_key (bad[i].text, bad[i].len, &errors)
+                           == -EINVAL,
+                       "accepted key %zu", i);
+        ck_assert_uint_eq (errors.count, 1);
+        ck_assert_str_eq (errors.items[0].field, "Idempotency-Key");
+    }
+    ck_assert_int_eq (request_check_idempotency_key (NULL, 0, &errors), -EINVAL);
+}
+END_TEST
+
+/* -------------------------------------------------------------- title */
+
+START_TEST (test_spec_title_is_the_topic_cut_at_a_character)
+{
+    const char *body = "{\"brief\":{\"topic\":\"  Tides and the moon \"}}";
+    char *spec = NULL;
+    size_t spec_len = 0;
+    request_errors_t errors;
+    ck_assert_int_eq (request_parse_job (body, strlen (body), &spec, &spec_len, &errors), 0);
+    char title[256];
+    ck_assert_int_eq (request_spec_title (spec, spec_len, title, sizeof title), 0);
+    ck_assert_str_eq (title, "Tides and the moon");
+    free (spec);
+
+    /* "é" is two bytes: a cut inside it backs up to before it */
+    const char *accented = "{\"brief\":{\"topic\":\"abc\xc3\xa9\"}}";
+    char small[5];
+    ck_assert_int_eq (request_spec_title (accented, strlen (accented), small, sizeof small),
+                      0);
+    ck_assert_str_eq (small, "abc");
+    char fits[6];
+    ck_assert_int_eq (request_spec_title (accented, strlen (accented), fits, sizeof fits), 0);
+    ck_assert_str_eq (fits, "abc\xc3\xa9");
+
+    const char *no_topic = "{\"brief\":{}}";
+    ck_assert_int_eq (request_spec_title (no_topic, strlen (no_topic), title, sizeof title),
+                      -EINVAL);
+    ck_assert_str_eq (title, "");
+    ck_assert_int_eq (request_spec_title ("not json", 8, title, sizeof title), -EINVAL);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -231,6 +415,15 @@ main (void)
     tcase_add_test (tc, test_sections_must_be_objects);
     tcase_add_test (tc, test_demo_spec_is_a_valid_request);
     suite_add_tcase (s, tc);
+    TCase *list = tcase_create ("list_query");
+    tcase_add_test (list, test_list_query_defaults_and_valid_values);
+    tcase_add_test (list, test_list_query_names_the_bad_parameter);
+    tcase_add_test (list, test_list_query_refuses_unknown_parameters_by_name);
+    suite_add_tcase (s, list);
+    TCase *headers = tcase_create ("headers");
+    tcase_add_test (headers, test_idempotency_key);
+    tcase_add_test (headers, test_spec_title_is_the_topic_cut_at_a_character);
+    suite_add_tcase (s, headers);
     SRunner *sr = srunner_create (s);
     srunner_run_all (sr, CK_NORMAL);
     int failed = srunner_ntests_failed (sr);

@@ -222,6 +222,80 @@ START_TEST (test_snapshot_frame_and_document)
 }
 END_TEST
 
+START_TEST (test_job_summary_and_page)
+{
+    proto_msg_t jobs[2];
+    proto_msg_init (&jobs[0], PROTO_JOB);
+    memcpy (jobs[0].job, JOB, sizeof JOB);
+    snprintf (jobs[0].title, sizeof jobs[0].title, "How bees dance");
+    jobs[0].status = JOB_DONE;
+    snprintf (jobs[0].phase, sizeof jobs[0].phase, "complete");
+    jobs[0].percent = 100;
+    jobs[0].attempt = 2;
+    jobs[0].seq = 40;
+    jobs[0].created_us = INT64_C (1700000000000000);
+    jobs[0].started_us = INT64_C (1700000001000000);
+    jobs[0].finished_us = INT64_C (1700000030250000);
+    proto_msg_init (&jobs[1], PROTO_JOB);
+    memcpy (jobs[1].job, "01JD5ZQ6X8M9N0P1Q2R3S4T5V5", JOB_ID_SIZE);
+    jobs[1].status = JOB_QUEUED;
+    snprintf (jobs[1].phase, sizeof jobs[1].phase, "plan");
+    jobs[1].attempt = 1;
+    jobs[1].queue_position = 3;
+    jobs[1].created_us = INT64_C (1699999999000000);
+
+    json_t *doc = render_job_summary (&jobs[0]);
+    ck_assert_ptr_nonnull (doc);
+    char *text = render_dump (doc, NULL);
+    ck_assert_str_eq (text, "{\"jobId\":\"" JOB "\",\"title\":\"How bees dance\","
+                            "\"status\":\"Done\",\"phase\":\"complete\",\"percent\":100,"
+                            "\"attempt\":2,\"createdAt\":\"2023-11-14T22:13:20.000Z\","
+                            "\"finishedAt\":\"2023-11-14T22:13:50.250Z\",\"links\":{"
+                            "\"self\":\"/api/jobs/" JOB "\",\"events\":\"/api/jobs/" JOB
+                            "/events\",\"cancel\":\"/api/jobs/" JOB "/cancel\"}}");
+    free (text);
+    json_decref (doc);
+
+    /* a page with more after it names its last job as the next cursor */
+    doc = render_job_page (jobs, 2, "01JD5ZQ6X8M9N0P1Q2R3S4T5V5");
+    ck_assert_ptr_nonnull (doc);
+    json_t *items = json_object_get (doc, "items");
+    ck_assert_uint_eq (json_array_size (items), 2);
+    json_t *second = json_array_get (items, 1);
+    ck_assert_str_eq (json_string_value (json_object_get (second, "status")), "Queued");
+    ck_assert_str_eq (json_string_value (json_object_get (second, "title")), "");
+    ck_assert (json_is_null (json_object_get (second, "finishedAt")));
+    ck_assert_uint_eq (json_object_size (second), 9);
+    ck_assert_str_eq (json_string_value (json_object_get (doc, "nextCursor")),
+                      "01JD5ZQ6X8M9N0P1Q2R3S4T5V5");
+    json_decref (doc);
+
+    /* the last page, and an empty one */
+    doc = render_job_page (jobs, 1, "");
+    ck_assert (json_is_null (json_object_get (doc, "nextCursor")));
+    json_decref (doc);
+    doc = render_job_page (NULL, 0, NULL);
+    text = render_dump (doc, NULL);
+    ck_assert_str_eq (text, "{\"items\":[],\"nextCursor\":null}");
+    free (text);
+    json_decref (doc);
+
+    /* the full document carries the title too */
+    doc = render_job (&jobs[0]);
+    ck_assert_str_eq (json_string_value (json_object_get (doc, "title")), "How bees dance");
+    json_decref (doc);
+
+    /* a bad broker answer is a 502 */
+    doc = render_problem (502, "the broker sent a malformed answer", "c-3", NULL);
+    ck_assert_str_eq (json_string_value (json_object_get (doc, "title")), "Bad gateway");
+    ck_assert_str_eq (json_string_value (json_object_get (doc, "type")),
+                      "/problems/bad-gateway");
+    json_decref (doc);
+    proto_msg_reset (&jobs[0]);
+    proto_msg_reset (&jobs[1]);
+}
+END_TEST
+
 START_TEST (test_keepalive_comment)
 {
     char out[SSE_KEEPALIVE_MAX];
@@ -278,6 +352,16 @@ START_TEST (test_routing_extracts_job_ids)
     ck_assert_int_eq (route.id, ROUTE_JOB_SUBMIT);
     ck_assert_int_eq (s_route ("POST", "/api/quick/demo", &route), ROUTE_MATCHED);
     ck_assert_int_eq (route.id, ROUTE_QUICK_DEMO);
+    ck_assert_int_eq (s_route ("GET", "/api/jobs", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_JOB_LIST);
+    ck_assert_str_eq (route.job, "");
+    ck_assert_int_eq (s_route ("POST", "/api/jobs/" JOB "/cancel", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_JOB_CANCEL);
+    ck_assert_str_eq (route.job, JOB);
+    ck_assert_int_eq (s_route ("POST", "/api/jobs/" JOB "/retry", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_JOB_RETRY);
+    ck_assert_str_eq (route.job, JOB);
+    ck_assert_int_eq (s_route ("POST", "/api/jobs/nope/cancel", &route), ROUTE_BAD_JOB_ID);
 
     ck_assert_int_eq (s_route ("GET", "/api/jobs/" JOB, &route), ROUTE_MATCHED);
     ck_assert_int_eq (route.id, ROUTE_JOB_GET);
@@ -331,6 +415,12 @@ START_TEST (test_routing_unknown_paths_and_methods)
                        missing[i]);
 
     ck_assert_int_eq (s_route ("DELETE", "/api/jobs", &route), ROUTE_METHOD_NOT_ALLOWED);
+    ck_assert_str_eq (route.allow, "GET, POST");
+    ck_assert_int_eq (s_route ("GET", "/api/jobs/" JOB "/cancel", &route),
+                      ROUTE_METHOD_NOT_ALLOWED);
+    ck_assert_str_eq (route.allow, "POST");
+    ck_assert_int_eq (s_route ("DELETE", "/api/jobs/" JOB "/retry", &route),
+                      ROUTE_METHOD_NOT_ALLOWED);
     ck_assert_str_eq (route.allow, "POST");
     ck_assert_int_eq (s_route ("GET", "/api/quick/demo", &route), ROUTE_METHOD_NOT_ALLOWED);
     ck_assert_str_eq (route.allow, "POST");
@@ -600,6 +690,7 @@ main (void)
     tcase_add_test (tc, test_job_completed_frame);
     tcase_add_test (tc, test_other_kinds_carry_their_keys);
     tcase_add_test (tc, test_snapshot_frame_and_document);
+    tcase_add_test (tc, test_job_summary_and_page);
     tcase_add_test (tc, test_keepalive_comment);
     tcase_add_test (tc, test_last_event_id_parsing);
     suite_add_tcase (s, tc);

@@ -456,6 +456,51 @@ START_TEST (test_worker_heartbeats_at_once)
 }
 END_TEST
 
+/*  A broker that restarts learns from heartbeats which jobs each worker
+    still runs: every heartbeat between a job's accepted and its terminal
+    event names it, and none before or after does. */
+START_TEST (test_worker_heartbeat_names_running_jobs)
+{
+    harness_t h;
+    s_harness_start (&h, 2, 300, "");
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+    s_next (&h, &msg, true);
+    ck_assert_int_eq (msg.type, PROTO_HEARTBEAT);
+    ck_assert_uint_eq (msg.running_count, 0);
+
+    char job[JOB_ID_SIZE];
+    s_dispatch (&h, job, NULL);
+    do {
+        s_next (&h, &msg, true);
+        if (msg.type == PROTO_HEARTBEAT)
+            ck_assert_uint_eq (msg.running_count, 0);
+    } while (msg.type != PROTO_ACCEPTED);
+
+    int named = 0;
+    while (true) {
+        s_next (&h, &msg, true);
+        if (msg.type == PROTO_EVENT && msg.kind == EVENT_JOB_COMPLETED)
+            break;
+        if (msg.type != PROTO_HEARTBEAT)
+            continue;
+        ck_assert_uint_eq (msg.running_count, 1);
+        ck_assert_str_eq (msg.running[0].job, job);
+        ck_assert_int_eq (msg.running[0].attempt, 1);
+        ck_assert_int_eq (msg.slots_free, 1);
+        named++;
+    }
+    /* the job takes 5 x 300 ms and heartbeats come every 200 ms */
+    ck_assert_int_ge (named, 3);
+    s_next (&h, &msg, true);
+    ck_assert_int_eq (msg.type, PROTO_HEARTBEAT);
+    ck_assert_uint_eq (msg.running_count, 0);
+    ck_assert_int_eq (msg.slots_free, 2);
+    proto_msg_reset (&msg);
+    s_harness_stop (&h, NULL);
+}
+END_TEST
+
 START_TEST (test_worker_runs_a_job_in_order)
 {
     harness_t h;
@@ -702,6 +747,8 @@ START_TEST (test_worker_hands_jobs_back_on_stop)
         s_next (&h, &msg, true);
         if (msg.type == PROTO_HEARTBEAT) {
             ck_assert_int_eq (msg.slots_free, 0);
+            /* jobs being stopped are still this worker's until handed back */
+            ck_assert_uint_eq (msg.running_count, (size_t) (2 - handed_back));
             saw_zero_credit_heartbeat = true;
             continue;
         }
@@ -749,6 +796,7 @@ main (void)
     tc = tcase_create ("worker");
     tcase_set_timeout (tc, 30);
     tcase_add_test (tc, test_worker_heartbeats_at_once);
+    tcase_add_test (tc, test_worker_heartbeat_names_running_jobs);
     tcase_add_test (tc, test_worker_runs_a_job_in_order);
     tcase_add_test (tc, test_worker_declines_when_full);
     tcase_add_test (tc, test_worker_cancel_stops_the_step);
