@@ -31,6 +31,7 @@ test: build
 # Benchmarks print figures (docs/BENCHMARKS.md); they are not tests.
 bench: build
 	@$(BUILD_DIR)/bench/bench_broker --bin-dir=$(BUILD_DIR)/bin
+	@$(BUILD_DIR)/bench/bench_media
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -53,7 +53,9 @@ static const setting_t s_settings[] = {
       "MS", KIND_INT, "1500", 100, 60000, NULL,
       "how long to wait for the broker before answering 503" },
     { CONFIG_PIPELINE, "AURA_PIPELINE", "pipeline", "NAME", KIND_CHOICE,
-      "synthetic", 0, 0, "synthetic", "pipeline that runs the jobs" },
+      "media", 0, 0, "media synthetic",
+      "pipeline that runs the jobs: media makes real videos, synthetic only "
+      "takes time (tests, benchmarks)" },
     { CONFIG_SYNTHETIC_STEP_MS, "AURA_SYNTHETIC_STEP_MS", "synthetic-step-ms",
       "MS", KIND_INT, "1000", 0, 600000, NULL,
       "duration of each step of the synthetic pipeline" },
@@ -65,6 +67,10 @@ static const setting_t s_settings[] = {
       0, 0, NULL, "worker identity (default <hostname>-<pid>)" },
     { CONFIG_DATA_DIR, "AURA_DATA_DIR", "data-dir", "DIR", KIND_PATH,
       "./var/data", 0, 0, NULL, "directory of the job journal (SQLite)" },
+    { CONFIG_ARTIFACT_DIR, "AURA_ARTIFACT_DIR", "artifact-dir", "DIR",
+      KIND_PATH, "./var/artifacts", 0, 0, NULL,
+      "directory of the jobs' outputs, one subdirectory per job (shared by "
+      "workers and gateways)" },
     { CONFIG_LEASE_MS, "AURA_LEASE_MS", "lease-ms", "MS", KIND_INT, "5000",
       100, 3600000, NULL,
       "a worker silent this long loses its jobs (they are re-queued)" },
@@ -254,7 +260,7 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
             why = "expected a directory path";
             break;
         }
-        dest = cfg->data_dir;
+        dest = s->mask == CONFIG_DATA_DIR ? cfg->data_dir : cfg->artifact_dir;
         dest_size = sizeof cfg->data_dir;
         break;
     case KIND_LOG_LEVEL:

@@ -31,6 +31,7 @@ typedef enum {
     CONFIG_LEASE_MS = 1u << 15,        /* AURA_LEASE_MS */
     CONFIG_MAX_ATTEMPTS = 1u << 16,    /* AURA_MAX_ATTEMPTS */
     CONFIG_RETENTION_H = 1u << 17,     /* AURA_RETENTION_H */
+    CONFIG_ARTIFACT_DIR = 1u << 18,    /* AURA_ARTIFACT_DIR */
 } config_option_t;
 
 typedef struct {
@@ -44,11 +45,12 @@ typedef struct {
     int heartbeat_ms;     /* 50..60000, default 1000 */
     int keepalive_s;      /* 1..3600, default 10 */
     int broker_timeout_ms;/* 100..60000, default 1500 */
-    char pipeline[32];    /* "synthetic" */
+    char pipeline[32];    /* "media" (default) or "synthetic" */
     int synthetic_step_ms;/* 0..600000, default 1000 */
     char synthetic_fail_step[16]; /* a step name, or "" (default): never fail */
     char worker_id[64];   /* default "<hostname>-<pid>" */
     char data_dir[512];   /* broker journal directory, default ./var/data */
+    char artifact_dir[512]; /* jobs' outputs, default ./var/artifacts */
     int lease_ms;         /* 100..3600000, default 5000 */
     int max_attempts;     /* 1..100, default 3 */
     int retention_h;      /* 1..87600, default 168 */

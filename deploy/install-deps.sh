@@ -7,7 +7,7 @@ packages="
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libmsgpack-dev libmicrohttpd-dev libjansson-dev
   libsqlite3-dev
-  libespeak-ng-dev espeak-ng-data libcairo2-dev libpango1.0-dev fonts-dejavu-core
+  libespeak-ng-dev espeak-ng-data libcairo2-dev libpango1.0-dev libpng-dev fonts-dejavu-core
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   check libsubunit-dev
   python3 python3-zmq curl

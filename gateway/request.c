@@ -170,21 +170,21 @@ request_demo_spec (char **spec, size_t *spec_len)
 {
     *spec = NULL;
     *spec_len = 0;
+    /* 12 s, Fast, Sparse, 1080p at 30 fps: a 10–15 s narrated video made
+       offline in a few seconds */
     json_t *root = json_pack (
         "{s:{s:s, s:s, s:s, s:s, s:s, s:s},"
         " s:{s:i, s:s, s:s, s:s},"
-        " s:{s:s, s:f, s:f, s:s},"
-        " s:{s:s, s:s, s:i, s:s}}",
-        "brief", "topic", "How solar panels turn sunlight into electricity",
-        "audience", "Curious beginners", "goal",
-        "Explain the idea in plain words", "tone", "Friendly", "language",
-        "en-US", "aspect", "Widescreen16x9",
-        "planSpec", "targetDuration", 30, "pacing", "Conversational",
-        "density", "Balanced", "style", "Explainer",
-        "voiceSpec", "voiceName", "en-us", "rate", 1.0, "pitch", 1.0, "pause",
-        "Natural",
-        "renderSpec", "res", "720p", "container", "mp4", "fps", 30, "codec",
-        "H264");
+        " s:{s:s},"
+        " s:{s:s, s:s, s:i, s:s, s:i}}",
+        "brief", "topic", "Welcome to Aura Video Studio",
+        "audience", "New users", "goal", "See what Aura can make from one line",
+        "tone", "Friendly", "language", "en-US", "aspect", "Widescreen16x9",
+        "planSpec", "targetDuration", 12, "pacing", "Fast",
+        "density", "Sparse", "style", "modern",
+        "voiceSpec", "voiceName", "en-us",
+        "renderSpec", "res", "1080p", "container", "mp4", "fps", 30, "codec",
+        "H264", "qualityLevel", 50);
     if (!root)
         return -ENOMEM;
     int rc = s_dump (root, spec, spec_len);

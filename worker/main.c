@@ -21,7 +21,7 @@ main (int argc, char **argv)
         CONFIG_BROKER_JOBS | CONFIG_BROKER_EVENTS | CONFIG_BROKER_PUBLISH
             | CONFIG_WORKER_SLOTS | CONFIG_HEARTBEAT_MS | CONFIG_PIPELINE
             | CONFIG_SYNTHETIC_STEP_MS | CONFIG_SYNTHETIC_FAIL_STEP
-            | CONFIG_WORKER_ID | CONFIG_LOG,
+            | CONFIG_WORKER_ID | CONFIG_ARTIFACT_DIR | CONFIG_LOG,
         "aura-worker",
         "Runs the jobs the Aura broker dispatches (plan, tts, visuals, "
         "compose, render) and reports their progress.",

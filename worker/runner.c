@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
@@ -197,6 +198,51 @@ s_progress (void *ctx, step_t step, double fraction, const char *message,
     return 0;
 }
 
+/*  The warning callback the steps get: a warning event in the running
+    step, which never fails the job. */
+static void
+s_warn (void *ctx, const char *code, const char *message)
+{
+    runner_t *self = ctx;
+    proto_msg_t *msg = s_event_new (self, EVENT_WARNING);
+    if (!msg)
+        return;
+    msg->step = self->current;
+    s_copy_text (msg->code, sizeof msg->code, code && *code ? code : "Warning");
+    s_copy_text (msg->message, sizeof msg->message, message ? message : "");
+    s_send (self, msg);
+}
+
+/*  Makes the job's directory under the artifact root (and the root when it
+    is missing) and writes its path into dir. Returns 0 or -errno. */
+static int
+s_make_artifact_dir (runner_t *self, char *dir, size_t dir_size)
+{
+    const char *root = self->options.artifact_root;
+    if (!root[0]) {
+        dir[0] = '\0';
+        return 0;
+    }
+    if ((size_t) snprintf (dir, dir_size, "%s/%s", root, self->job) >= dir_size)
+        return -ENAMETOOLONG;
+    /* mkdir -p of the root, then the job's own directory */
+    char path[PIPELINE_PATH_SIZE];
+    snprintf (path, sizeof path, "%s", root);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir (path, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir (path, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    if (mkdir (dir, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
 /*  Sends the job-completed event, the final message of a finished job. */
 static void
 s_finish_completed (runner_t *self, const pipeline_output_t *output)
@@ -272,13 +318,16 @@ static void *
 s_runner_thread (void *arg)
 {
     runner_t *self = arg;
+    char artifact_dir[PIPELINE_PATH_SIZE];
     pipeline_input_t input = {
         .job_id = self->job,
         .attempt = self->attempt,
         .spec = self->spec,
         .spec_len = self->spec_len,
-        .artifact_dir = "",
+        .artifact_dir = artifact_dir,
         .options = &self->options,
+        .warn = s_warn,
+        .warn_ctx = self,
     };
     pipeline_output_t output;
     memset (&output, 0, sizeof output);
@@ -286,8 +335,16 @@ s_runner_thread (void *arg)
     memset (&error, 0, sizeof error);
 
     outcome_t outcome = OUTCOME_DONE;
-    step_t step;
-    for (step = STEP_PLAN; step < STEP_COUNT; step++) {
+    step_t step = STEP_PLAN;
+    int rc = s_make_artifact_dir (self, artifact_dir, sizeof artifact_dir);
+    if (rc < 0) {
+        pipeline_error_set (&error, rc == -ENOSPC ? "DiskFull" : "StorageFailed",
+                            true, "cannot create the job's directory under %s: %s",
+                            self->options.artifact_root, strerror (-rc));
+        outcome = OUTCOME_FAILED;
+        step = STEP_COUNT; /* skip the steps */
+    }
+    for (; step < STEP_COUNT; step++) {
         if (self->prior[step] == STEP_DONE || self->prior[step] == STEP_SKIPPED) {
             s_send_step_status (self, step, STEP_SKIPPED);
             continue;
@@ -299,8 +356,8 @@ s_runner_thread (void *arg)
         self->current = step;
         self->fraction = 0;
         s_send_step_status (self, step, STEP_RUNNING);
-        int rc = self->pipeline->steps[step](&input, &output, s_progress, self,
-                                             &error);
+        rc = self->pipeline->steps[step](&input, &output, s_progress, self,
+                                         &error);
         if (rc == 0) {
             s_send_step_status (self, step, STEP_DONE);
             continue;
@@ -314,10 +371,21 @@ s_runner_thread (void *arg)
         break;
     }
 
+    if (outcome == OUTCOME_DONE && self->pipeline->collect) {
+        step = STEP_RENDER; /* a failure to collect belongs to the last step */
+        memset (&output, 0, sizeof output);
+        rc = self->pipeline->collect (&input, &output);
+        if (rc < 0) {
+            pipeline_error_set (&error, "StorageFailed", true,
+                                "cannot list the job's outputs: %s",
+                                strerror (-rc));
+            outcome = OUTCOME_FAILED;
+        }
+    }
     if (outcome == OUTCOME_DONE)
         s_finish_completed (self, &output);
     else if (outcome == OUTCOME_FAILED)
-        s_finish_failed (self, step, &error);
+        s_finish_failed (self, step < STEP_COUNT ? step : STEP_PLAN, &error);
     else
         s_finish_stopped (self, step);
 

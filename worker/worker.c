@@ -405,6 +405,8 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
     snprintf (self->options.synthetic_fail_step,
               sizeof self->options.synthetic_fail_step, "%s",
               cfg->synthetic_fail_step);
+    snprintf (self->options.artifact_root, sizeof self->options.artifact_root,
+              "%s", cfg->artifact_dir);
     atomic_init (&self->stop_requested, false);
     /* unique per worker, so several can live in one process (tests) */
     snprintf (self->inbox_endpoint, sizeof self->inbox_endpoint,

@@ -32,7 +32,8 @@ START_TEST (test_defaults)
     ck_assert_int_eq (cfg.worker_slots, 1);
     ck_assert_int_eq (cfg.heartbeat_ms, 1000);
     ck_assert_int_eq (cfg.keepalive_s, 10);
-    ck_assert_str_eq (cfg.pipeline, "synthetic");
+    ck_assert_str_eq (cfg.pipeline, "media");
+    ck_assert_str_eq (cfg.artifact_dir, "./var/artifacts");
     ck_assert_str_eq (cfg.synthetic_fail_step, "");
     ck_assert_int_eq (cfg.log_level, AURA_LOG_INFO);
     ck_assert (!cfg.log_json);

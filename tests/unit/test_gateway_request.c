@@ -209,10 +209,13 @@ START_TEST (test_demo_spec_is_a_valid_request)
     json_t *parsed = s_accept (spec);
     json_t *brief = json_object_get (parsed, "brief");
     ck_assert_str_eq (json_string_value (json_object_get (brief, "topic")),
-                      "How solar panels turn sunlight into electricity");
+                      "Welcome to Aura Video Studio");
     ck_assert_int_eq (json_integer_value (json_object_get (
                           json_object_get (parsed, "planSpec"), "targetDuration")),
-                      30);
+                      12);
+    json_t *render = json_object_get (parsed, "renderSpec");
+    ck_assert_str_eq (json_string_value (json_object_get (render, "res")), "1080p");
+    ck_assert_int_eq (json_integer_value (json_object_get (render, "fps")), 30);
     json_decref (parsed);
     free (spec);
 }

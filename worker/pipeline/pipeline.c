@@ -8,7 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "media.h"
+
 static const pipeline_t *s_pipelines[] = {
+    &pipeline_media,
     &pipeline_synthetic,
 };
 

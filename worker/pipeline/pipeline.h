@@ -14,6 +14,8 @@
 #define PIPELINE_CODE_SIZE 64
 #define PIPELINE_MESSAGE_SIZE 512
 #define PIPELINE_MAX_ARTIFACTS 16
+/*  Room for a path in the artifact directory. */
+#define PIPELINE_PATH_SIZE 1024
 /*  Longest a step may go without asking whether to stop (see
     pipeline_wait_ms): a cancel or a shutdown is noticed within this. */
 #define PIPELINE_POLL_SLICE_MS 50
@@ -23,6 +25,7 @@
 typedef struct {
     int synthetic_step_ms;                /* duration of each synthetic step */
     char synthetic_fail_step[16];         /* step name, or "": never fail */
+    char artifact_root[512];              /* jobs' directories live here; "" = none */
 } pipeline_options_t;
 
 /*  Called by a step for a problem users should hear about that does not
@@ -92,9 +95,17 @@ typedef int (*pipeline_step_fn) (const pipeline_input_t *input,
                                  pipeline_progress_fn progress,
                                  void *progress_ctx, pipeline_error_t *error);
 
+/*  Lists what a finished job delivers, after its last step succeeded:
+    fills output (artifacts, video and subtitle paths, size, duration) from
+    the job's artifact directory, so that steps skipped on a retry, which
+    reported nothing this attempt, still count. Returns 0 or -errno. */
+typedef int (*pipeline_collect_fn) (const pipeline_input_t *input,
+                                    pipeline_output_t *output);
+
 typedef struct {
     const char *name;
     pipeline_step_fn steps[STEP_COUNT];   /* indexed by step_t, none NULL */
+    pipeline_collect_fn collect;          /* NULL: what the steps reported */
 } pipeline_t;
 
 /*  Returns the pipeline called `name`, or NULL when there is none. The
