@@ -87,6 +87,11 @@ class Process:
             self.proc.wait()
             return None
 
+    def kill9(self):
+        """SIGKILL, as a crash would, and reap it."""
+        self.signal(signal.SIGKILL)
+        self.proc.wait(5)
+
     def kill(self):
         self.signal(signal.SIGKILL)
         try:
@@ -112,6 +117,10 @@ class Stack:
             "AURA_BROKER_EVENTS": f"ipc://{self.dir}/events",
             "AURA_BROKER_PUBLISH": f"ipc://{self.dir}/publish",
             "AURA_HTTP_ADDR": "127.0.0.1:0",
+            "AURA_DATA_DIR": f"{self.dir}/data",
+            "AURA_ARTIFACT_DIR": f"{self.dir}/artifacts",
+            "AURA_PIPELINE": "synthetic",
+            "AURA_LEASE_MS": "1000",
             "AURA_SYNTHETIC_STEP_MS": "100",
             "AURA_HEARTBEAT_MS": "200",
             "AURA_LOG_LEVEL": "debug",
@@ -202,11 +211,33 @@ class Stack:
         finally:
             conn.close()
 
-    def submit(self, brief=None, **spec):
+    def submit(self, brief=None, headers=None, **spec):
         body = {"brief": brief or {"topic": "Why the sky is blue"}, **spec}
-        status, headers, data = self.request("POST", "/api/jobs", body)
+        status, _, data = self.request("POST", "/api/jobs", body, headers)
         assert status == 202, f"submit answered {status}: {data!r}"
         return json.loads(data)["jobId"]
+
+    def job(self, job_id):
+        status, _, data = self.request("GET", f"/api/jobs/{job_id}")
+        assert status == 200, f"GET job answered {status}: {data!r}"
+        return json.loads(data)
+
+    def wait_job(self, job_id, statuses, timeout=20.0):
+        """Polls the job until its status is one of statuses."""
+        if isinstance(statuses, str):
+            statuses = (statuses,)
+        deadline = time.monotonic() + timeout
+        snap = None
+        while time.monotonic() < deadline:
+            try:
+                snap = self.job(job_id)
+                if snap["status"] in statuses:
+                    return snap
+            except (AssertionError, OSError):
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} never reached {statuses}; last {snap}\n"
+                             + self.logs())
 
     def events(self, job_id, last_event_id=None, timeout=30.0):
         """Reads a job's SSE stream until the server closes it."""
