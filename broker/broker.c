@@ -1,8 +1,15 @@
 /*  broker — binds the frontend ROUTER, jobs PUSH, events PULL and publish
-    PUB sockets and runs the loop that connects them to the job store and
-    the worker table. Nothing read from a socket is trusted: a message that
-    does not decode or does not belong is counted, logged (at most once a
-    second per socket) and dropped. */
+    PUB sockets and runs the loop that connects them to the job store, the
+    worker table and the journal. Nothing read from a socket is trusted: a
+    message that does not decode or does not belong is counted, logged (at
+    most once a second per socket) and dropped.
+
+    Each turn of the loop handles a batch of messages, then ends: the jobs
+    the turn changed are written to the journal, the turn's transaction is
+    committed, and only then do the turn's answers and events leave (the
+    outbox below). A turn whose commit fails answers its requests with 503
+    "Unavailable", publishes nothing, and reloads the job store from the
+    journal, so that memory never stays ahead of what is on disk. */
 #include "broker.h"
 
 #include <assert.h>
@@ -16,26 +23,29 @@
 
 #include "ids.h"
 #include "jobs.h"
+#include "journal.h"
 #include "log.h"
 #include "proto.h"
 #include "workers.h"
 
-/*  A worker silent this long is forgotten with its credits; a dispatch
-    unanswered this long is given to another worker as a new attempt.
-    (There is no broker heartbeat setting yet: 10 s is five times the
-    slowest heartbeat a deployment would reasonably choose.) */
-#define BROKER_WORKER_SILENCE_US (10 * 1000 * 1000LL)
-#define BROKER_DISPATCH_TIMEOUT_US (10 * 1000 * 1000LL)
-/*  Housekeeping period: expiry checks and a dispatch retry. */
+/*  Housekeeping period: lease and dispatch expiry, a dispatch retry. */
 #define BROKER_TICK_US (100 * 1000LL)
 /*  At most this many messages from one socket per loop turn, so that a
-    flood on one socket cannot starve the other. */
-#define BROKER_BATCH 64
+    flood on one socket cannot starve the other. Events are cheap and
+    share one commit per turn, so they come in larger batches. */
+#define BROKER_FRONTEND_BATCH 64
+#define BROKER_EVENTS_BATCH 256
 /*  Room on PUB for bursts of events before a slow subscriber loses some
     (it finds the gap by seq and asks for a replay). */
 #define BROKER_PUBLISH_HWM 10000
 /*  A drop is logged at most once per this period per socket. */
 #define BROKER_DROP_LOG_US (1000 * 1000LL)
+/*  Retention runs this often, and in steps of at most these many jobs and
+    events (a few milliseconds each); while a step leaves work, the next
+    runs at the next tick. */
+#define BROKER_PRUNE_PERIOD_US (60 * 1000 * 1000LL)
+#define BROKER_PRUNE_JOBS 64
+#define BROKER_PRUNE_EVENTS 5000
 
 /*  Messages dropped on one socket, and when that was last logged. */
 typedef struct {
@@ -45,6 +55,20 @@ typedef struct {
     uint64_t dropped_at_last_log;
 } drop_counter_t;
 
+/*  One message of the turn, held until the turn's commit: a reply
+    [identity][body][items…] to the frontend, or a publish [topic][body].
+    Bodies stay the buffers the codec made and leave without a copy. */
+typedef struct {
+    char *body;          /* owned, from proto_encode_buf */
+    size_t body_len;
+    zframe_t *identity;  /* reply: the gateway's ROUTER identity, owned */
+    zmsg_t *items;       /* reply: frames after the header, owned, or NULL */
+    char topic[64];      /* publish: job.<id> or ctl.cancel.<id> */
+    bool reply;
+    bool pong; /* a reply that needs no journal: sent even on failure */
+    char cid[sizeof (((proto_msg_t *) 0)->cid)];
+} outgoing_t;
+
 struct _broker_t {
     zsock_t *frontend;  /* ROUTER: requests from gateways */
     zsock_t *jobs_out;  /* PUSH: dispatches to workers */
@@ -52,10 +76,26 @@ struct _broker_t {
     zsock_t *publish;   /* PUB: job events and cancels */
     jobs_t *jobs;
     workers_t *workers;
+    journal_t *journal;
+    int64_t lease_us;
+    int32_t max_attempts;
+    int64_t retention_us;
+
+    outgoing_t *outbox;  /* the turn's answers and publishes, in order */
+    size_t outbox_count;
+    size_t outbox_cap;
+    bool turn_failed;  /* a journal write of this turn failed */
+
     drop_counter_t frontend_drops;
     drop_counter_t events_drops;
     uint64_t stale_reports;  /* well-formed but about a superseded state */
+    uint64_t failed_turns;   /* turns whose commit failed */
+    uint64_t failed_turns_logged;
+    int64_t failed_turn_log_mono_us;
+    uint64_t events_journaled;
     int64_t next_tick_mono_us;
+    int64_t next_prune_mono_us;
+    bool prune_due;
 };
 
 /*  Counts one dropped message and logs it, with the running count, unless
@@ -112,7 +152,7 @@ s_stale (broker_t *self, const proto_msg_t *msg, int rc)
 {
     self->stale_reports++;
     const char *why = rc == -ENOENT   ? "unknown job"
-                      : rc == -ESTALE ? "not the job's current attempt"
+                      : rc == -ESTALE ? "that attempt is over"
                                       : "job not in a state that accepts it";
     const char *what = msg->type == PROTO_EVENT
                            ? proto_event_kind_name (msg->kind)
@@ -144,64 +184,11 @@ s_bind (int type, const char *name, const char *endpoint, int sndhwm)
     return sock;
 }
 
-broker_t *
-broker_new (const aura_config_t *cfg)
-{
-    assert (cfg);
-    broker_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        log_error ("cannot allocate the broker");
-        return NULL;
-    }
-    self->frontend_drops.socket_name = "frontend";
-    self->events_drops.socket_name = "events";
-    self->jobs = jobs_new ();
-    self->workers = workers_new ();
-    if (!self->jobs || !self->workers) {
-        log_error ("cannot allocate the job store");
-        goto failed;
-    }
-    self->frontend = s_bind (ZMQ_ROUTER, "frontend", cfg->broker_frontend, 0);
-    if (!self->frontend)
-        goto failed;
-    /* HWM 1: a dispatch that cannot leave at once goes back to the head
-       of the queue instead of waiting behind a busy worker. */
-    self->jobs_out = s_bind (ZMQ_PUSH, "jobs", cfg->broker_jobs, 1);
-    if (!self->jobs_out)
-        goto failed;
-    self->events = s_bind (ZMQ_PULL, "events", cfg->broker_events, 0);
-    if (!self->events)
-        goto failed;
-    self->publish = s_bind (ZMQ_PUB, "publish", cfg->broker_publish,
-                            BROKER_PUBLISH_HWM);
-    if (!self->publish)
-        goto failed;
-    return self;
-
-failed:
-    broker_destroy (&self);
-    return NULL;
-}
-
-void
-broker_destroy (broker_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    broker_t *self = *self_p;
-    zsock_destroy (&self->publish);
-    zsock_destroy (&self->events);
-    zsock_destroy (&self->jobs_out);
-    zsock_destroy (&self->frontend);
-    workers_destroy (&self->workers);
-    jobs_destroy (&self->jobs);
-    free (self);
-    *self_p = NULL;
-}
-
-/*  Receives one whole message, keeping its first `max` parts in parts[]
+/*  Receives one whole message if one is waiting (the sockets it reads
+    have a receive timeout of 0), keeping its first `max` parts in parts[]
     and discarding the rest; *count is the number of parts it had. Returns
-    0, or -EINTR when the receive was interrupted (parts are then freed). */
+    0, or -EAGAIN when nothing was waiting or the receive was interrupted
+    (parts are then freed). */
 static int
 s_recv_parts (zsock_t *sock, zframe_t **parts, size_t max, size_t *count)
 {
@@ -212,7 +199,7 @@ s_recv_parts (zsock_t *sock, zframe_t **parts, size_t max, size_t *count)
             for (size_t i = 0; i < total && i < max; i++)
                 zframe_destroy (&parts[i]);
             *count = 0;
-            return -EINTR;
+            return -EAGAIN;
         }
         bool more = zframe_more (frame) != 0;
         if (total < max)
@@ -227,61 +214,278 @@ s_recv_parts (zsock_t *sock, zframe_t **parts, size_t max, size_t *count)
     return 0;
 }
 
-/*  Publishes an event on job.<id> or a cancel on ctl.cancel.<id>; a
-    PROTO_NONE message is skipped, so optional outputs can be passed as
-    they are. PUB never blocks: a subscriber past its HWM loses it. */
-static void
-s_publish (broker_t *self, const proto_msg_t *msg)
+/* ------------------------------------------------------------------ */
+/*  Loading the journal                                                */
+
+typedef struct {
+    jobs_t *jobs;
+    int64_t claim_deadline_mono_us;
+    size_t by_status[JOB_STATUS_COUNT];
+    size_t refused;
+} load_t;
+
+static int
+s_restore_one (const job_record_t *record, void *arg)
 {
-    if (msg->type == PROTO_NONE)
-        return;
-    const char *prefix = msg->type == PROTO_CANCEL ? PROTO_TOPIC_CANCEL
-                                                   : PROTO_TOPIC_JOB;
-    char topic[64];
-    if (proto_topic (topic, sizeof topic, prefix, msg->job) != 0) {
-        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
-                   "cannot make the topic of a %s", proto_type_name (msg->type));
-        return;
+    load_t *load = arg;
+    int rc = jobs_restore (load->jobs, record, load->claim_deadline_mono_us);
+    if (rc == -EINVAL || rc == -EEXIST) {
+        log_write (AURA_LOG_ERROR, record->snapshot.cid, record->snapshot.job,
+                   "journal: cannot restore a job: %s", strerror (-rc));
+        load->refused++;
+        return 0;
     }
-    zframe_t *body = proto_encode (msg);
-    if (!body) {
-        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
-                   "cannot encode a %s %s", proto_type_name (msg->type),
-                   proto_event_kind_name (msg->kind));
-        return;
-    }
-    zframe_t *head = zframe_new (topic, strlen (topic));
-    if (!head || zframe_send (&head, self->publish,
-                              ZFRAME_MORE | ZFRAME_DONTWAIT) != 0) {
-        zframe_destroy (&head);
-        zframe_destroy (&body);
-        return;
-    }
-    if (zframe_send (&body, self->publish, ZFRAME_DONTWAIT) != 0)
-        zframe_destroy (&body);
+    if (rc != 0)
+        return rc;
+    load->by_status[record->snapshot.status]++;
+    return 0;
 }
 
-/*  Sends msg to the gateway whose ROUTER identity is `identity` (which
-    stays the caller's). An unroutable answer is dropped by the ROUTER. */
-static void
-s_reply (broker_t *self, zframe_t *identity, proto_msg_t *msg)
+/*  Reads every journaled job into a new store. Running jobs wait for
+    their workers' claims until one lease from now. The summary is logged
+    at `level`. Returns the store, or NULL after an error log line. */
+static jobs_t *
+s_load (broker_t *self, log_level_t level)
 {
-    msg->ts_us = proto_now_us ();
-    zframe_t *body = proto_encode (msg);
-    if (!body) {
-        log_write (AURA_LOG_ERROR, msg->cid, msg->job, "cannot encode a %s",
-                   proto_type_name (msg->type));
+    jobs_t *jobs = jobs_new ();
+    if (!jobs) {
+        log_error ("cannot allocate the job store");
+        return NULL;
+    }
+    load_t load = { .jobs = jobs,
+                    .claim_deadline_mono_us =
+                        zclock_usecs () + self->lease_us };
+    size_t skipped = 0;
+    int rc = journal_load_jobs (self->journal, s_restore_one, &load, &skipped);
+    if (rc < 0) {
+        log_error ("journal %s: cannot load the jobs: %s",
+                   journal_path (self->journal), strerror (-rc));
+        jobs_destroy (&jobs);
+        return NULL;
+    }
+    log_write (level, NULL, NULL,
+               "journal %s: %d jobs loaded (%zu queued, %zu running awaiting "
+               "their workers, %zu done, %zu failed, %zu canceled; %zu "
+               "unreadable)",
+               journal_path (self->journal), rc - (int) load.refused,
+              load.by_status[JOB_QUEUED], load.by_status[JOB_RUNNING],
+               load.by_status[JOB_DONE], load.by_status[JOB_FAILED],
+               load.by_status[JOB_CANCELED], skipped + load.refused);
+    return jobs;
+}
+
+/*  Replaces the job store by the journal's contents, after a failed
+    commit left memory ahead of the disk. Keeps the old store when the
+    journal cannot be read either. */
+static void
+s_reload (broker_t *self)
+{
+    jobs_t *jobs = s_load (self, AURA_LOG_DEBUG);
+    if (!jobs) {
+        log_error ("journal unreadable: keeping the jobs in memory, which may "
+                   "be ahead of the journal");
         return;
     }
-    zframe_t *to = zframe_dup (identity);
-    if (!to || zframe_send (&to, self->frontend,
-                            ZFRAME_MORE | ZFRAME_DONTWAIT) != 0) {
-        zframe_destroy (&to);
-        zframe_destroy (&body);
-        return;
+    jobs_destroy (&self->jobs);
+    self->jobs = jobs;
+}
+
+/*  Retention before the loop starts: every step committed on its own. */
+static int
+s_prune_all (broker_t *self)
+{
+    int64_t before = proto_now_us () - self->retention_us;
+    size_t total = 0;
+    while (true) {
+        size_t pruned = 0;
+        int rc = journal_prune (self->journal, before, BROKER_PRUNE_JOBS,
+                                BROKER_PRUNE_EVENTS, NULL, NULL, &pruned);
+        if (rc >= 0 && journal_commit (self->journal) != 0)
+            rc = -EIO;
+        if (rc < 0) {
+            journal_rollback (self->journal);
+            return rc;
+        }
+        total += pruned;
+        if (rc == 0)
+            break;
     }
-    if (zframe_send (&body, self->frontend, ZFRAME_DONTWAIT) != 0)
-        zframe_destroy (&body);
+    if (total > 0)
+        log_info ("journal: pruned %zu jobs finished over %lld h ago", total,
+                  (long long) (self->retention_us / 3600000000LL));
+    return 0;
+}
+
+broker_t *
+broker_new (const aura_config_t *cfg)
+{
+    assert (cfg);
+    broker_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        log_error ("cannot allocate the broker");
+        return NULL;
+    }
+    self->frontend_drops.socket_name = "frontend";
+    self->events_drops.socket_name = "events";
+    self->lease_us = (int64_t) cfg->lease_ms * 1000;
+    self->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : 1;
+    self->retention_us = (int64_t) cfg->retention_h * 3600 * 1000000LL;
+
+    char err[512] = "";
+    self->journal = journal_open (cfg->data_dir, err, sizeof err);
+    if (!self->journal) {
+        log_error ("%s", err);
+        goto failed;
+    }
+    if (s_prune_all (self) != 0) {
+        log_error ("journal %s: retention failed",
+                   journal_path (self->journal));
+        goto failed;
+    }
+    self->jobs = s_load (self, AURA_LOG_INFO);
+    self->workers = workers_new ();
+    if (!self->jobs || !self->workers) {
+        log_error ("cannot load the job store");
+        goto failed;
+    }
+    self->next_prune_mono_us = zclock_usecs () + BROKER_PRUNE_PERIOD_US;
+
+    self->frontend = s_bind (ZMQ_ROUTER, "frontend", cfg->broker_frontend, 0);
+    if (!self->frontend)
+        goto failed;
+    /* The loop reads until a socket is empty instead of asking each time */
+    zsock_set_rcvtimeo (self->frontend, 0);
+    /* HWM 1: a dispatch that cannot leave at once goes back to the head
+       of the queue instead of waiting behind a busy worker. */
+    self->jobs_out = s_bind (ZMQ_PUSH, "jobs", cfg->broker_jobs, 1);
+    if (!self->jobs_out)
+        goto failed;
+    self->events = s_bind (ZMQ_PULL, "events", cfg->broker_events, 0);
+    if (!self->events)
+        goto failed;
+    zsock_set_rcvtimeo (self->events, 0);
+    self->publish = s_bind (ZMQ_PUB, "publish", cfg->broker_publish,
+                            BROKER_PUBLISH_HWM);
+    if (!self->publish)
+        goto failed;
+    return self;
+
+failed:
+    broker_destroy (&self);
+    return NULL;
+}
+
+static void s_outbox_clear (broker_t *self);
+
+void
+broker_destroy (broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    zsock_destroy (&self->publish);
+    zsock_destroy (&self->events);
+    zsock_destroy (&self->jobs_out);
+    zsock_destroy (&self->frontend);
+    s_outbox_clear (self);
+    free (self->outbox);
+    journal_close (&self->journal);
+    workers_destroy (&self->workers);
+    jobs_destroy (&self->jobs);
+    free (self);
+    *self_p = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/*  The outbox: what a turn sends, once its changes are committed      */
+
+/*  Takes a slot at the end of the outbox, or NULL when out of memory. */
+static outgoing_t *
+s_hold (broker_t *self)
+{
+    if (self->outbox_count == self->outbox_cap) {
+        size_t cap = self->outbox_cap ? self->outbox_cap * 2 : 256;
+        outgoing_t *outbox = realloc (self->outbox, cap * sizeof *outbox);
+        if (!outbox) {
+            log_error ("cannot hold an outgoing message: out of memory");
+            return NULL;
+        }
+        self->outbox = outbox;
+        self->outbox_cap = cap;
+    }
+    outgoing_t *out = &self->outbox[self->outbox_count++];
+    memset (out, 0, sizeof *out);
+    return out;
+}
+
+static void
+s_outgoing_free (outgoing_t *out)
+{
+    free (out->body);
+    out->body = NULL;
+    zframe_destroy (&out->identity);
+    zmsg_destroy (&out->items);
+}
+
+static void
+s_outbox_clear (broker_t *self)
+{
+    for (size_t i = 0; i < self->outbox_count; i++)
+        s_outgoing_free (&self->outbox[i]);
+    self->outbox_count = 0;
+}
+
+static void
+s_free_body (void *data, void *hint)
+{
+    (void) hint;
+    free (data);
+}
+
+/*  Sends *body_p (taken) as a message part without copying it. */
+static int
+s_send_body (zsock_t *sock, char **body_p, size_t len, int flags)
+{
+    zmq_msg_t part;
+    if (zmq_msg_init_data (&part, *body_p, len, s_free_body, NULL) != 0)
+        return -1;
+    *body_p = NULL;  /* the message owns it now */
+    if (zmq_msg_send (&part, zsock_resolve (sock), flags) < 0) {
+        zmq_msg_close (&part);
+        return -1;
+    }
+    return 0;
+}
+
+/*  Sends one held message and frees it. Nothing ever blocks: ROUTER drops
+    what it cannot route and PUB what a slow subscriber cannot take. */
+static void
+s_send (broker_t *self, outgoing_t *out)
+{
+    bool items = out->items && zmsg_size (out->items) > 0;
+    if (out->reply) {
+        if (zframe_send (&out->identity, self->frontend,
+                         ZFRAME_MORE | ZFRAME_DONTWAIT)
+                != 0
+            || s_send_body (self->frontend, &out->body, out->body_len,
+                            ZMQ_DONTWAIT | (items ? ZMQ_SNDMORE : 0))
+                   != 0)
+            items = false;
+        zframe_t *frame;
+        while (items && (frame = zmsg_pop (out->items))) {
+            int more = zmsg_size (out->items) > 0 ? ZFRAME_MORE : 0;
+            if (zframe_send (&frame, self->frontend, more | ZFRAME_DONTWAIT)
+                != 0) {
+                zframe_destroy (&frame);
+                break;
+            }
+        }
+    }
+    else if (zmq_send (zsock_resolve (self->publish), out->topic,
+                       strlen (out->topic), ZMQ_SNDMORE | ZMQ_DONTWAIT)
+             >= 0)
+        s_send_body (self->publish, &out->body, out->body_len, ZMQ_DONTWAIT);
+    s_outgoing_free (out);
 }
 
 static void
@@ -294,6 +498,169 @@ s_error_reply (proto_msg_t *reply, int32_t error_status, const char *code,
     snprintf (reply->message, sizeof reply->message, "%s", message);
 }
 
+/*  Sends the turn's messages: all of them when its changes are committed;
+    otherwise a 503 in place of each answer, and no event. */
+static void
+s_flush_outbox (broker_t *self, bool committed)
+{
+    for (size_t i = 0; i < self->outbox_count; i++) {
+        outgoing_t *out = &self->outbox[i];
+        if (committed || out->pong) {
+            s_send (self, out);
+            continue;
+        }
+        if (!out->reply) {
+            s_outgoing_free (out);
+            continue;
+        }
+        proto_msg_t error;
+        s_error_reply (&error, 503, "Unavailable",
+                       "the broker cannot write its journal");
+        snprintf (error.cid, sizeof error.cid, "%s",
+                  out->cid[0] ? out->cid : "-");
+        error.ts_us = proto_now_us ();
+        free (out->body);
+        out->body = NULL;
+        zmsg_destroy (&out->items);
+        if (proto_encode_buf (&error, &out->body, &out->body_len) == 0)
+            s_send (self, out);
+        else
+            s_outgoing_free (out);
+    }
+    self->outbox_count = 0;
+}
+
+/*  Journals an event and holds it for PUB on job.<id>, or holds a cancel
+    for ctl.cancel.<id>; a PROTO_NONE message is skipped, so optional
+    outputs can be passed as they are. */
+static void
+s_publish (broker_t *self, const proto_msg_t *msg)
+{
+    if (msg->type == PROTO_NONE)
+        return;
+    const char *prefix = msg->type == PROTO_CANCEL ? PROTO_TOPIC_CANCEL
+                                                   : PROTO_TOPIC_JOB;
+    char topic[64];
+    if (proto_topic (topic, sizeof topic, prefix, msg->job) != 0) {
+        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
+                   "cannot make the topic of a %s",
+                   proto_type_name (msg->type));
+        return;
+    }
+    char *body = NULL;
+    size_t body_len = 0;
+    if (proto_encode_buf (msg, &body, &body_len) != 0) {
+        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
+                   "cannot encode a %s %s", proto_type_name (msg->type),
+                   proto_event_kind_name (msg->kind));
+        return;
+    }
+    if (msg->type == PROTO_EVENT && !self->turn_failed) {
+        /* The body journaled is the body published, byte for byte: a
+           replay sends exactly what live subscribers saw. */
+        if (journal_append_event (self->journal, msg->job, msg->seq,
+                                  msg->ts_us, body, body_len)
+            != 0)
+            self->turn_failed = true;
+        else
+            self->events_journaled++;
+    }
+    outgoing_t *out = s_hold (self);
+    if (!out) {
+        free (body);
+        return;
+    }
+    out->body = body;
+    out->body_len = body_len;
+    memcpy (out->topic, topic, sizeof out->topic);
+}
+
+static void
+s_publish_out (broker_t *self, const jobs_out_t *out)
+{
+    for (size_t i = 0; i < out->count; i++)
+        s_publish (self, &out->msg[i]);
+}
+
+/*  Holds an answer to the gateway whose ROUTER identity is `identity`
+    (which stays the caller's), followed by the frames of *items (taken,
+    may be NULL) for a multipart answer. */
+static void
+s_reply (broker_t *self, zframe_t *identity, proto_msg_t *msg,
+         zmsg_t **items)
+{
+    msg->ts_us = proto_now_us ();
+    char *body = NULL;
+    size_t body_len = 0;
+    zframe_t *to = zframe_dup (identity);
+    outgoing_t *out = NULL;
+    if (proto_encode_buf (msg, &body, &body_len) != 0 || !to
+        || !(out = s_hold (self))) {
+        log_write (AURA_LOG_ERROR, msg->cid, msg->job, "cannot answer a %s",
+                   proto_type_name (msg->type));
+        free (body);
+        zframe_destroy (&to);
+        if (items)
+            zmsg_destroy (items);
+        return;
+    }
+    out->reply = true;
+    out->pong = msg->type == PROTO_PONG;
+    out->body = body;
+    out->body_len = body_len;
+    out->identity = to;
+    if (items) {
+        out->items = *items;
+        *items = NULL;
+    }
+    snprintf (out->cid, sizeof out->cid, "%s", msg->cid);
+}
+
+/* ------------------------------------------------------------------ */
+/*  The end of a turn                                                  */
+
+/*  Writes every job the turn changed to the journal. */
+static void
+s_journal_changes (broker_t *self)
+{
+    job_record_t record;
+    while (jobs_pop_changed (self->jobs, &record) == 0) {
+        if (!self->turn_failed
+            && journal_put_job (self->journal, &record) != 0)
+            self->turn_failed = true;
+        proto_msg_reset (&record.snapshot);
+    }
+}
+
+/*  Lets retention forget a job in memory as the journal prunes it. */
+static bool
+s_prune_allowed (const char *job, void *arg)
+{
+    broker_t *self = arg;
+    int rc = jobs_forget (self->jobs, job);
+    return rc == 0 || rc == -ENOENT;
+}
+
+/*  One bounded retention step, in the turn's transaction. */
+static void
+s_prune_step (broker_t *self)
+{
+    self->prune_due = false;
+    size_t pruned = 0;
+    int rc = journal_prune (self->journal,
+                            proto_now_us () - self->retention_us,
+                            BROKER_PRUNE_JOBS, BROKER_PRUNE_EVENTS,
+                            s_prune_allowed, self, &pruned);
+    if (rc < 0) {
+        self->turn_failed = true;
+        rc = 0;
+    }
+    if (pruned > 0)
+        log_info ("journal: pruned %zu finished jobs past retention", pruned);
+    self->next_prune_mono_us
+        = zclock_usecs () + (rc == 1 ? BROKER_TICK_US : BROKER_PRUNE_PERIOD_US);
+}
+
 /*  Credits: the slots live workers last reported free, less the
     dispatches they have not answered yet. */
 static int64_t
@@ -304,7 +671,8 @@ s_credits (broker_t *self)
 }
 
 /*  Pushes queued jobs, oldest first, while there are credits and the
-    jobs socket takes them without blocking. */
+    jobs socket takes them without blocking. A dispatch changes nothing
+    the journal keeps (the job stays Queued), so it needs no commit. */
 static void
 s_dispatch (broker_t *self)
 {
@@ -336,6 +704,56 @@ s_dispatch (broker_t *self)
     }
 }
 
+/*  Ends a turn: journals its changes, commits, then sends what it held;
+    on a failed commit answers 503 and reloads the jobs from the journal.
+    Dispatches queued jobs last, so that a job leaves only once its
+    submit is committed. */
+static void
+s_end_turn (broker_t *self, bool dispatch)
+{
+    s_journal_changes (self);
+    if (self->prune_due && !self->turn_failed)
+        s_prune_step (self);
+    int rc = self->turn_failed ? -EIO : journal_commit (self->journal);
+    if (rc == 0)
+        s_flush_outbox (self, true);
+    else {
+        self->failed_turns++;
+        journal_rollback (self->journal);
+        int64_t now = zclock_usecs ();
+        if (now - self->failed_turn_log_mono_us >= BROKER_DROP_LOG_US) {
+            log_error ("journal: %llu turn(s) not written to disk since the "
+                       "last report (%llu in all): their requests are answered "
+                       "503, their events not published, and the jobs are "
+                       "reloaded from the journal",
+                       (unsigned long long) (self->failed_turns
+                                             - self->failed_turns_logged),
+                       (unsigned long long) self->failed_turns);
+            self->failed_turn_log_mono_us = now;
+            self->failed_turns_logged = self->failed_turns;
+        }
+        s_flush_outbox (self, false);
+        s_reload (self);
+    }
+    self->turn_failed = false;
+    if (dispatch)
+        s_dispatch (self);
+}
+
+/* ------------------------------------------------------------------ */
+/*  Frontend requests                                                  */
+
+/*  True when s holds no control character (the string is UTF-8 already:
+    the codec checks that). */
+static bool
+s_printable (const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char) *s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
 static void
 s_handle_submit (broker_t *self, zframe_t *identity,
                  const proto_msg_t *request)
@@ -344,16 +762,30 @@ s_handle_submit (broker_t *self, zframe_t *identity,
     proto_msg_init (&reply, PROTO_NONE);
     proto_msg_init (&status, PROTO_NONE);
     char id[JOB_ID_SIZE] = "";
+    int64_t now = proto_now_us ();
     int rc;
 
     if (!request->spec || request->spec_len == 0) {
         s_error_reply (&reply, 400, "BadRequest", "spec is required");
         goto answer;
     }
+    if (!s_printable (request->idem_key)) {
+        s_error_reply (&reply, 400, "BadIdempotencyKey",
+                       "idem_key holds control characters");
+        goto answer;
+    }
+    if (jobs_find_idem (self->jobs, request->idem_key, now, id) == 0) {
+        jobs_snapshot (self->jobs, id, &reply);
+        log_write (AURA_LOG_INFO, request->cid, id,
+                   "submit with a known idempotency key: answering the job "
+                   "it made");
+        goto answer;
+    }
     rc = job_id_generate (id);
     if (rc == 0)
         rc = jobs_submit (self->jobs, id, request->cid, request->spec,
-                          request->spec_len, proto_now_us (), &status);
+                          request->spec_len, request->title,
+                          request->idem_key, now, &status);
     if (rc == -EMSGSIZE) {
         s_error_reply (&reply, 400, "BadRequest", "spec is too large");
         goto answer;
@@ -371,16 +803,178 @@ s_handle_submit (broker_t *self, zframe_t *identity,
 
 answer:
     snprintf (reply.cid, sizeof reply.cid, "%s", request->cid);
-    /* The answer goes out only now that the job is stored, and before its
-       first event, so a gateway knows the job when the event arrives. */
-    s_reply (self, identity, &reply);
+    /* The answer goes before the job's first event, so a gateway knows
+       the job when the event arrives; both wait for the commit. */
+    s_reply (self, identity, &reply, NULL);
     s_publish (self, &status);
     proto_msg_reset (&status);
     proto_msg_reset (&reply);
-    s_dispatch (self);
 }
 
 static void
+s_handle_list (broker_t *self, zframe_t *identity, const proto_msg_t *request)
+{
+    proto_msg_t reply;
+    proto_msg_init (&reply, PROTO_NONE);
+    zmsg_t *items = NULL;
+    char (*ids)[JOB_ID_SIZE] = NULL;
+    job_status_t status = JOB_QUEUED;
+
+    if (request->filter[0]
+        && job_status_parse (request->filter, &status) != 0) {
+        s_error_reply (&reply, 400, "BadFilter",
+                       "filter must be Queued, Running, Done, Failed, "
+                       "Canceled or empty");
+        goto answer;
+    }
+    if (request->cursor[0]
+        && !job_id_valid (request->cursor, strlen (request->cursor))) {
+        s_error_reply (&reply, 400, "BadCursor", "cursor must be a job id");
+        goto answer;
+    }
+    /* The codec refuses limits outside 1..PROTO_MAX_ITEMS; clamp anyway,
+       since the allocation below depends on it. */
+    size_t limit = request->limit < 1 ? 1
+                   : request->limit > PROTO_MAX_ITEMS
+                       ? PROTO_MAX_ITEMS
+                       : (size_t) request->limit;
+    ids = calloc (limit, sizeof *ids);
+    items = zmsg_new ();
+    if (!ids || !items) {
+        s_error_reply (&reply, 503, "Unavailable", "out of memory");
+        goto answer;
+    }
+    size_t count = 0;
+    bool more = false;
+    jobs_list (self->jobs, request->filter[0] ? (int) status : -1,
+               request->cursor, limit, ids, &count, &more);
+    for (size_t i = 0; i < count; i++) {
+        proto_msg_t snapshot;
+        jobs_snapshot (self->jobs, ids[i], &snapshot);
+        snprintf (snapshot.cid, sizeof snapshot.cid, "%s", request->cid);
+        zframe_t *frame = proto_encode (&snapshot);
+        proto_msg_reset (&snapshot);
+        if (!frame) {
+            s_error_reply (&reply, 503, "Unavailable",
+                           "cannot encode a job snapshot");
+            goto answer;
+        }
+        zmsg_append (items, &frame);
+    }
+    proto_msg_init (&reply, PROTO_PAGE);
+    reply.count = (int32_t) count;
+    if (more && count > 0)
+        memcpy (reply.cursor, ids[count - 1], JOB_ID_SIZE);
+
+answer:
+    snprintf (reply.cid, sizeof reply.cid, "%s", request->cid);
+    if (reply.type != PROTO_PAGE)
+        zmsg_destroy (&items);
+    s_reply (self, identity, &reply, &items);
+    free (ids);
+    proto_msg_reset (&reply);
+}
+
+static int
+s_add_replayed (const void *body, size_t len, void *arg)
+{
+    return zmsg_addmem ((zmsg_t *) arg, body, len) == 0 ? 0 : -ENOMEM;
+}
+
+static void
+s_handle_replay (broker_t *self, zframe_t *identity,
+                 const proto_msg_t *request)
+{
+    proto_msg_t reply;
+    proto_msg_init (&reply, PROTO_NONE);
+    zmsg_t *items = NULL;
+
+    if (jobs_snapshot (self->jobs, request->job, &reply) != 0) {
+        s_error_reply (&reply, 404, "NotFound", "no such job");
+        goto answer;
+    }
+    size_t limit = request->limit < 1 ? 1
+                   : request->limit > PROTO_MAX_ITEMS
+                       ? PROTO_MAX_ITEMS
+                       : (size_t) request->limit;
+    items = zmsg_new ();
+    bool more = false;
+    /* Inside the turn's transaction, if one is open: the events of this
+       turn are there too, and this answer leaves with them, after the
+       commit. */
+    int count = items ? journal_replay (self->journal, request->job,
+                                        request->seq, limit, s_add_replayed,
+                                        items, &more)
+                      : -ENOMEM;
+    if (count < 0) {
+        /* the turn's events may not have been written either */
+        self->turn_failed = true;
+        s_error_reply (&reply, 503, "Unavailable",
+                       "cannot read the job's events");
+        goto answer;
+    }
+    proto_msg_init (&reply, PROTO_EVENTS);
+    snprintf (reply.job, sizeof reply.job, "%s", request->job);
+    reply.count = count;
+    reply.more = more;
+
+answer:
+    snprintf (reply.cid, sizeof reply.cid, "%s", request->cid);
+    if (reply.type != PROTO_EVENTS)
+        zmsg_destroy (&items);
+    s_reply (self, identity, &reply, &items);
+    proto_msg_reset (&reply);
+}
+
+/*  Answers a cancel_job or a retry_job. */
+static void
+s_handle_change (broker_t *self, zframe_t *identity,
+                 const proto_msg_t *request)
+{
+    proto_msg_t reply;
+    proto_msg_init (&reply, PROTO_NONE);
+    jobs_out_t out;
+    jobs_out_init (&out);
+    bool cancel = request->type == PROTO_CANCEL_JOB;
+    int rc = cancel ? jobs_cancel (self->jobs, request->job, proto_now_us (),
+                                   &out)
+                    : jobs_retry (self->jobs, request->job, proto_now_us (),
+                                  &out);
+    if (rc == -ENOENT)
+        s_error_reply (&reply, 404, "NotFound", "no such job");
+    else if (rc == -EALREADY) {
+        jobs_snapshot (self->jobs, request->job, &reply);
+        char message[128];
+        snprintf (message, sizeof message,
+                  cancel ? "the job is %s: only a Queued or Running job can "
+                           "be cancelled"
+                         : "the job is %s: only a Failed or Canceled job can "
+                           "be retried",
+                  job_status_name (reply.status));
+        s_error_reply (&reply, 409, "Conflict", message);
+    }
+    else if (rc != 0) {
+        log_write (AURA_LOG_ERROR, request->cid, request->job,
+                   "cannot %s the job: %s", cancel ? "cancel" : "retry",
+                   strerror (-rc));
+        s_error_reply (&reply, 503, "Unavailable", "cannot change the job");
+    }
+    else {
+        jobs_snapshot (self->jobs, request->job, &reply);
+        log_write (AURA_LOG_INFO, request->cid, request->job,
+                   cancel ? "cancel requested: job %s, attempt %d"
+                          : "retry requested: job %s again, attempt %d",
+                   job_status_name (reply.status), (int) reply.attempt);
+    }
+    snprintf (reply.cid, sizeof reply.cid, "%s", request->cid);
+    s_reply (self, identity, &reply, NULL);
+    s_publish_out (self, &out);
+    jobs_out_reset (&out);
+    proto_msg_reset (&reply);
+}
+
+/*  Handles one request, if one is waiting. Returns false when none was. */
+static bool
 s_handle_frontend (broker_t *self)
 {
     zframe_t *parts[2] = { NULL, NULL };
@@ -391,7 +985,7 @@ s_handle_frontend (broker_t *self)
     proto_msg_init (&reply, PROTO_NONE);
 
     if (s_recv_parts (self->frontend, parts, 2, &count) != 0)
-        return;
+        return false;
     if (count != 2) {
         s_drop (&self->frontend_drops,
                 "expected [identity][body], got %zu frames", count);
@@ -403,10 +997,25 @@ s_handle_frontend (broker_t *self)
         s_drop (&self->frontend_drops, "%s", err);
         goto cleanup;
     }
+    if (!correlation_id_valid (request.cid, strlen (request.cid))) {
+        s_error_reply (&reply, 400, "BadCorrelationId",
+                       "cid must be 1 to 64 characters of [A-Za-z0-9._:-]");
+        goto answer;
+    }
 
     switch (request.type) {
     case PROTO_SUBMIT:
         s_handle_submit (self, parts[0], &request);
+        goto cleanup;
+    case PROTO_LIST:
+        s_handle_list (self, parts[0], &request);
+        goto cleanup;
+    case PROTO_REPLAY:
+        s_handle_replay (self, parts[0], &request);
+        goto cleanup;
+    case PROTO_CANCEL_JOB:
+    case PROTO_RETRY_JOB:
+        s_handle_change (self, parts[0], &request);
         goto cleanup;
     case PROTO_GET:
         if (jobs_snapshot (self->jobs, request.job, &reply) != 0)
@@ -420,48 +1029,126 @@ s_handle_frontend (broker_t *self)
         s_drop (&self->frontend_drops, "a %s is not a request",
                 proto_type_name (request.type));
         s_error_reply (&reply, 400, "UnsupportedRequest",
-                       "the frontend takes submit, get and ping");
+                       "the frontend takes submit, get, list, replay, "
+                       "cancel_job, retry_job and ping");
         break;
     }
+answer:
     snprintf (reply.cid, sizeof reply.cid, "%s", request.cid);
-    s_reply (self, parts[0], &reply);
+    s_reply (self, parts[0], &reply, NULL);
 
 cleanup:
     proto_msg_reset (&reply);
     proto_msg_reset (&request);
     zframe_destroy (&parts[1]);
     zframe_destroy (&parts[0]);
+    return true;
 }
+
+/* ------------------------------------------------------------------ */
+/*  Worker reports                                                     */
 
 /*  Records a worker's credit report, logging a worker seen for the first
     time. */
 static void
 s_worker_report (broker_t *self, const char *worker, int32_t slots_free,
-                 int32_t slots_total)
+                 int32_t slots_total, bool heartbeat)
 {
-    int rc = workers_report (self->workers, worker, slots_free, slots_total,
-                             zclock_usecs ());
+    int rc = heartbeat ? workers_heartbeat (self->workers, worker, slots_free,
+                                            slots_total, zclock_usecs ())
+                       : workers_report (self->workers, worker, slots_free,
+                                         slots_total, zclock_usecs ());
     if (rc == 1)
         log_info ("worker %s joined (%d of %d slots free)", worker,
                   (int) slots_free, (int) slots_total);
 }
 
+/*  Logs and publishes what taking a job back from a worker produced:
+    the cancel of the abandoned attempt, then a re-queue, a failure or a
+    cancellation. */
+static void
+s_publish_loss (broker_t *self, const jobs_out_t *out)
+{
+    const proto_msg_t *cancel = &out->msg[0];
+    const proto_msg_t *status = NULL;
+    const char *why = "";
+    for (size_t i = 0; i < out->count; i++) {
+        if (out->msg[i].kind == EVENT_JOB_STATUS)
+            status = &out->msg[i];
+        if (out->msg[i].kind == EVENT_WARNING
+            || out->msg[i].kind == EVENT_ERROR)
+            why = out->msg[i].message;
+    }
+    if (status && status->status == JOB_QUEUED)
+        log_write (AURA_LOG_WARN, cancel->cid, cancel->job, "%s", why);
+    else if (status)
+        log_write (AURA_LOG_WARN, cancel->cid, cancel->job,
+                   "attempt %d taken back: job %s%s%s", (int) cancel->attempt,
+                   job_status_name (status->status), *why ? ": " : "", why);
+    s_publish_out (self, out);
+}
+
+static void
+s_handle_heartbeat (broker_t *self, const proto_msg_t *msg)
+{
+    jobs_out_t out;
+    jobs_out_init (&out);
+    /* Claims first: after a restart, a job this worker runs may still be
+       queued, and must not be handed out again when its credits arrive. */
+    for (size_t i = 0; i < msg->running_count; i++) {
+        const proto_running_t *running = &msg->running[i];
+        int rc = jobs_claim (self->jobs, running->job, running->attempt,
+                             msg->worker, proto_now_us (), &out);
+        if (rc == -ESTALE)
+            log_write (AURA_LOG_DEBUG, NULL, running->job,
+                       "worker %s still runs attempt %d, which is over: "
+                       "cancelling it",
+                       msg->worker, (int) running->attempt);
+        else if (rc == 0 && out.count > 0)
+            log_write (AURA_LOG_INFO, NULL, running->job,
+                       "worker %s claims attempt %d: running", msg->worker,
+                       (int) running->attempt);
+        s_publish_out (self, &out);
+        jobs_out_reset (&out);
+    }
+    /* A heartbeat whose list accounts for every busy slot is the whole
+       truth: a job leased to this worker that it does not name is gone
+       (its last messages were lost, or the worker restarted under the
+       same name), and waiting for the lease to expire would not help. */
+    if (msg->slots_total >= 1
+        && (int64_t) msg->running_count + msg->slots_free
+               == (int64_t) msg->slots_total) {
+        while (jobs_lose_worker (self->jobs, msg->worker, msg->running,
+                                 msg->running_count,
+                                 "its heartbeat no longer names it",
+                                 self->max_attempts, proto_now_us (), &out)
+               == 0) {
+            s_publish_loss (self, &out);
+            jobs_out_reset (&out);
+        }
+    }
+    jobs_out_reset (&out);
+    s_worker_report (self, msg->worker, msg->slots_free, msg->slots_total,
+                     true);
+}
+
 static void
 s_handle_accepted (broker_t *self, const proto_msg_t *msg)
 {
-    s_worker_report (self, msg->worker, msg->slots_free, msg->slots_total);
-    proto_msg_t status;
-    int rc = jobs_accept (self->jobs, msg->job, msg->attempt, proto_now_us (),
-                          &status);
+    s_worker_report (self, msg->worker, msg->slots_free, msg->slots_total,
+                     false);
+    jobs_out_t out;
+    int rc = jobs_accept (self->jobs, msg->job, msg->attempt, msg->worker,
+                          proto_now_us (), &out);
     if (rc != 0)
         s_stale (self, msg, rc);
-    else {
-        log_write (AURA_LOG_INFO, status.cid, msg->job,
+    else
+        log_write (AURA_LOG_INFO, out.msg[0].cid, msg->job,
                    "running on worker %s, attempt %d", msg->worker,
                    (int) msg->attempt);
-        s_publish (self, &status);
-    }
-    proto_msg_reset (&status);
+    /* on -ESTALE, the cancel of the attempt that is over */
+    s_publish_out (self, &out);
+    jobs_out_reset (&out);
 }
 
 static void
@@ -470,27 +1157,27 @@ s_handle_declined (broker_t *self, const proto_msg_t *msg)
     bool shutdown = strcmp (msg->code, "Shutdown") == 0;
     /* A worker that is stopping takes no more jobs, whatever it counts. */
     s_worker_report (self, msg->worker, shutdown ? 0 : msg->slots_free,
-                     msg->slots_total);
-    proto_msg_t warning, status;
+                     msg->slots_total, false);
+    jobs_out_t out;
     int rc = jobs_decline (self->jobs, msg->job, msg->attempt, shutdown,
-                           msg->worker, proto_now_us (), &warning, &status);
+                           msg->worker, proto_now_us (), &out);
     if (rc != 0)
         s_stale (self, msg, rc);
-    else if (warning.type != PROTO_NONE) {
-        log_write (AURA_LOG_WARN, status.cid, msg->job,
-                   "worker %s shut down while running attempt %d; queued "
-                   "again as attempt %d",
-                   msg->worker, (int) msg->attempt, (int) status.attempt);
-        s_publish (self, &warning);
-        s_publish (self, &status);
+    else if (out.count > 0) {
+        log_write (AURA_LOG_WARN, out.msg[0].cid, msg->job,
+                   "worker %s shut down while running attempt %d: job %s",
+                   msg->worker, (int) msg->attempt,
+                   out.msg[out.count - 1].kind == EVENT_JOB_STATUS
+                       ? "queued again"
+                       : "canceled, as requested");
+        s_publish_out (self, &out);
     }
     else
         log_write (AURA_LOG_DEBUG, msg->cid, msg->job,
                    "worker %s declined attempt %d (%s); back at the head of "
                    "the queue",
                    msg->worker, (int) msg->attempt, msg->code);
-    proto_msg_reset (&warning);
-    proto_msg_reset (&status);
+    jobs_out_reset (&out);
 }
 
 static void
@@ -498,12 +1185,13 @@ s_handle_event (broker_t *self, proto_msg_t *msg)
 {
     bool terminal = proto_event_is_terminal (msg->kind);
     if (terminal)
-        s_worker_report (self, msg->worker, msg->slots_free, msg->slots_total);
+        s_worker_report (self, msg->worker, msg->slots_free, msg->slots_total,
+                         false);
     else if (msg->worker[0])
         workers_touch (self->workers, msg->worker, zclock_usecs ());
 
-    proto_msg_t status;
-    int rc = jobs_apply_event (self->jobs, msg, proto_now_us (), &status);
+    jobs_out_t out;
+    int rc = jobs_apply_event (self->jobs, msg, proto_now_us (), &out);
     if (rc == -EINVAL)
         s_drop (&self->events_drops, "a worker may not send a %s event",
                 proto_event_kind_name (msg->kind));
@@ -511,48 +1199,75 @@ s_handle_event (broker_t *self, proto_msg_t *msg)
         s_stale (self, msg, rc);
     else {
         /* job-status first: the terminal event is the job's last seq. */
-        s_publish (self, &status);
+        s_publish_out (self, &out);
         s_publish (self, msg);
-        if (terminal)
+        if (terminal && out.count == 1)
             log_write (msg->kind == EVENT_JOB_COMPLETED ? AURA_LOG_INFO
                                                         : AURA_LOG_WARN,
-                       status.cid, msg->job, "job %s (attempt %d, worker %s)%s%s",
-                       job_status_name (status.status), (int) msg->attempt,
+                       out.msg[0].cid, msg->job,
+                       "job %s (attempt %d, worker %s)%s%s",
+                       job_status_name (out.msg[0].status), (int) msg->attempt,
                        msg->worker[0] ? msg->worker : "?",
                        msg->code[0] ? ": " : "", msg->code);
     }
-    proto_msg_reset (&status);
+    jobs_out_reset (&out);
 }
 
+/*  Frees what a decoded message owns. Only a spec is ever owned (see
+    proto.h), and worker reports carry none, so the common case costs
+    nothing instead of re-initialising a large struct. */
 static void
+s_release (proto_msg_t *msg)
+{
+    if (msg->spec)
+        proto_msg_reset (msg);
+}
+
+/*  Handles one worker report, if one is waiting. Returns false when none
+    was. */
+static bool
 s_handle_events (broker_t *self)
 {
-    zframe_t *parts[1] = { NULL };
-    size_t count = 0;
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, zsock_resolve (self->events), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&part);
+        return false;
+    }
+    size_t total = 1;
+    if (zmq_msg_more (&part)) {
+        /* ZeroMQ delivers the rest of a multipart message at once */
+        zmq_msg_t rest;
+        zmq_msg_init (&rest);
+        int more = 1;
+        while (more
+               && zmq_msg_recv (&rest, zsock_resolve (self->events), 0) >= 0) {
+            total++;
+            more = zmq_msg_more (&rest);
+        }
+        zmq_msg_close (&rest);
+        s_drop (&self->events_drops, "expected [body], got %zu frames", total);
+        zmq_msg_close (&part);
+        return true;
+    }
+
     char err[160] = "";
     proto_msg_t msg;
-    proto_msg_init (&msg, PROTO_NONE);
-
-    if (s_recv_parts (self->events, parts, 1, &count) != 0)
-        return;
-    if (count != 1) {
-        s_drop (&self->events_drops, "expected [body], got %zu frames", count);
-        goto cleanup;
-    }
-    if (proto_decode (zframe_data (parts[0]), zframe_size (parts[0]), &msg,
-                      err, sizeof err)
+    if (proto_decode (zmq_msg_data (&part), zmq_msg_size (&part), &msg, err,
+                      sizeof err)
         != 0) {
         s_drop (&self->events_drops, "%s", err);
-        goto cleanup;
+        zmq_msg_close (&part);
+        return true;
     }
+    zmq_msg_close (&part);
 
     switch (msg.type) {
     case PROTO_HEARTBEAT:
-        if (!msg.worker[0]) {
+        if (!msg.worker[0])
             s_drop (&self->events_drops, "a heartbeat without a worker name");
-            goto cleanup;
-        }
-        s_worker_report (self, msg.worker, msg.slots_free, msg.slots_total);
+        else
+            s_handle_heartbeat (self, &msg);
         break;
     case PROTO_ACCEPTED:
         s_handle_accepted (self, &msg);
@@ -566,17 +1281,33 @@ s_handle_events (broker_t *self)
     default:
         s_drop (&self->events_drops, "a %s does not belong on this socket",
                 proto_type_name (msg.type));
-        goto cleanup;
+        break;
     }
-    s_dispatch (self);
-
-cleanup:
-    proto_msg_reset (&msg);
-    zframe_destroy (&parts[0]);
+    s_release (&msg);
+    return true;
 }
 
-/*  Forgets silent workers, re-queues unanswered dispatches, retries
-    dispatch (a worker may have connected since the last EAGAIN) and
+/* ------------------------------------------------------------------ */
+/*  Housekeeping                                                       */
+
+/*  A worker lost its lease: each job it holds is re-queued or failed. */
+static void
+s_worker_lost (const char *worker, void *arg)
+{
+    broker_t *self = arg;
+    jobs_out_t out;
+    while (jobs_lose_worker (self->jobs, worker, NULL, 0, "its lease expired",
+                             self->max_attempts, proto_now_us (), &out)
+           == 0) {
+        s_publish_loss (self, &out);
+        jobs_out_reset (&out);
+    }
+    jobs_out_reset (&out);
+}
+
+/*  Takes jobs back from workers whose lease expired, from dispatches no
+    worker answered within a lease, and from restored Running jobs no
+    worker claimed within a lease of the start; schedules retention; and
     reports drops the log rate limit held back. */
 static void
 s_tick (broker_t *self)
@@ -584,38 +1315,34 @@ s_tick (broker_t *self)
     int64_t now = zclock_usecs ();
     s_drop_flush (&self->frontend_drops);
     s_drop_flush (&self->events_drops);
-    workers_expire (self->workers, now - BROKER_WORKER_SILENCE_US);
+    workers_expire (self->workers, now - self->lease_us, s_worker_lost, self);
 
-    proto_msg_t warning, status, cancel;
-    while (jobs_expire_dispatch (self->jobs, now - BROKER_DISPATCH_TIMEOUT_US,
-                                 proto_now_us (), &warning, &status, &cancel)
+    jobs_out_t out;
+    while (jobs_expire_dispatch (self->jobs, now - self->lease_us,
+                                 self->max_attempts, proto_now_us (), &out)
            == 0) {
-        log_write (AURA_LOG_WARN, status.cid, status.job,
-                   "dispatch of attempt %d unanswered; queued again as "
-                   "attempt %d",
-                   (int) cancel.attempt, (int) status.attempt);
-        s_publish (self, &cancel);
-        s_publish (self, &warning);
-        s_publish (self, &status);
-        proto_msg_reset (&cancel);
-        proto_msg_reset (&warning);
-        proto_msg_reset (&status);
+        s_publish_loss (self, &out);
+        jobs_out_reset (&out);
     }
-    proto_msg_reset (&cancel);
-    proto_msg_reset (&warning);
-    proto_msg_reset (&status);
-    s_dispatch (self);
+    jobs_out_reset (&out);
+    while (jobs_expire_claims (self->jobs, now, self->max_attempts,
+                               proto_now_us (), &out)
+           == 0) {
+        s_publish_loss (self, &out);
+        jobs_out_reset (&out);
+    }
+    jobs_out_reset (&out);
+    if (now >= self->next_prune_mono_us)
+        self->prune_due = true;
 }
 
-/*  Handles what is waiting on sock, up to BROKER_BATCH messages. */
+/*  Handles what is waiting, up to `batch` messages. */
 static void
-s_drain (broker_t *self, zsock_t *sock, void (*handle) (broker_t *))
+s_drain (broker_t *self, int batch, bool (*handle) (broker_t *))
 {
-    for (int i = 0; i < BROKER_BATCH && !zsys_interrupted; i++) {
-        if (!(zsock_events (sock) & ZMQ_POLLIN))
+    for (int i = 0; i < batch && !zsys_interrupted; i++)
+        if (!handle (self))
             break;
-        handle (self);
-    }
 }
 
 int
@@ -643,20 +1370,27 @@ broker_run (broker_t *self)
             break;
         }
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain (self, self->frontend, s_handle_frontend);
+            s_drain (self, BROKER_FRONTEND_BATCH, s_handle_frontend);
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain (self, self->events, s_handle_events);
+            s_drain (self, BROKER_EVENTS_BATCH, s_handle_events);
         if (zclock_usecs () >= self->next_tick_mono_us) {
             s_tick (self);
             self->next_tick_mono_us = zclock_usecs () + BROKER_TICK_US;
         }
+        s_end_turn (self, true);
     }
-    log_info ("stopping: %zu jobs (%zu queued, %zu dispatched), %zu workers; "
-              "dropped %llu on frontend, %llu on events, %llu stale reports",
+    /* commit (and send) whatever the last turn left */
+    s_end_turn (self, false);
+    log_info ("stopping: %zu jobs (%zu queued, %zu dispatched, %zu running), "
+              "%zu workers; %llu events journaled; dropped %llu on frontend, "
+              "%llu on events, %llu stale reports; %llu failed commits",
               jobs_size (self->jobs), jobs_queued (self->jobs),
-              jobs_in_flight (self->jobs), workers_size (self->workers),
+              jobs_in_flight (self->jobs), jobs_running (self->jobs),
+              workers_size (self->workers),
+              (unsigned long long) self->events_journaled,
               (unsigned long long) self->frontend_drops.dropped,
               (unsigned long long) self->events_drops.dropped,
-              (unsigned long long) self->stale_reports);
+              (unsigned long long) self->stale_reports,
+              (unsigned long long) self->failed_turns);
     return rc;
 }

@@ -1,7 +1,8 @@
 /*  aura-broker — the central process of Aura: takes job requests from
     gateways, hands jobs to workers with free slots, and publishes every
-    job event. Exit status: 0 on a requested stop, 1 when it cannot start
-    (an endpoint cannot be bound), 2 on invalid configuration. */
+    job event, keeping every job and event in its journal. Exit status: 0
+    on a requested stop, 1 when it cannot start (the journal cannot be
+    opened, an endpoint cannot be bound), 2 on invalid configuration. */
 #include <stdio.h>
 
 #include <czmq.h>
@@ -18,6 +19,8 @@ main (int argc, char **argv)
     int rc = config_load (&cfg,
                           CONFIG_BROKER_FRONTEND | CONFIG_BROKER_JOBS
                               | CONFIG_BROKER_EVENTS | CONFIG_BROKER_PUBLISH
+                              | CONFIG_DATA_DIR | CONFIG_LEASE_MS
+                              | CONFIG_MAX_ATTEMPTS | CONFIG_RETENTION_H
                               | CONFIG_LOG,
                           "aura-broker",
                           "routes Aura jobs from gateways to workers and "

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <czmq.h>
@@ -15,6 +16,7 @@ typedef struct {
     int32_t slots_free;
     int32_t slots_total;
     int64_t last_seen_mono_us;
+    bool heartbeat_seen;  /* its reports count as credits */
 } worker_t;
 
 struct _workers_t {
@@ -78,14 +80,18 @@ s_lookup (workers_t *self, const char *name, int64_t mono_us,
     return added;
 }
 
-int
-workers_report (workers_t *self, const char *name, int32_t slots_free,
-                int32_t slots_total, int64_t mono_us)
+/*  Records a report; heartbeat says whether it is one. */
+static int
+s_report (workers_t *self, const char *name, int32_t slots_free,
+          int32_t slots_total, int64_t mono_us, bool heartbeat)
 {
-    assert (self);
     worker_t *worker = NULL;
     int rc = s_lookup (self, name, mono_us, &worker);
-    if (rc < 0 || slots_total < 1)
+    if (rc < 0)
+        return rc;
+    if (heartbeat)
+        worker->heartbeat_seen = true;
+    if (slots_total < 1 || !worker->heartbeat_seen)
         return rc;
     if (slots_free < 0)
         slots_free = 0;
@@ -98,6 +104,22 @@ workers_report (workers_t *self, const char *name, int32_t slots_free,
 }
 
 int
+workers_report (workers_t *self, const char *name, int32_t slots_free,
+                int32_t slots_total, int64_t mono_us)
+{
+    assert (self);
+    return s_report (self, name, slots_free, slots_total, mono_us, false);
+}
+
+int
+workers_heartbeat (workers_t *self, const char *name, int32_t slots_free,
+                   int32_t slots_total, int64_t mono_us)
+{
+    assert (self);
+    return s_report (self, name, slots_free, slots_total, mono_us, true);
+}
+
+int
 workers_touch (workers_t *self, const char *name, int64_t mono_us)
 {
     assert (self);
@@ -106,7 +128,8 @@ workers_touch (workers_t *self, const char *name, int64_t mono_us)
 }
 
 size_t
-workers_expire (workers_t *self, int64_t deadline_mono_us)
+workers_expire (workers_t *self, int64_t deadline_mono_us,
+                workers_lost_fn *lost, void *arg)
 {
     assert (self);
     size_t forgotten = 0;
@@ -119,10 +142,12 @@ workers_expire (workers_t *self, int64_t deadline_mono_us)
          name = zlistx_next (names)) {
         worker_t *worker = zhashx_lookup (self->by_name, name);
         if (worker && worker->last_seen_mono_us < deadline_mono_us) {
-            log_warn ("worker %s forgotten: silent for too long (%d of %d "
-                      "slots were free)",
+            log_warn ("worker %s lost its lease: silent for too long (%d "
+                      "of %d slots were free)",
                       name, (int) worker->slots_free,
                       (int) worker->slots_total);
+            if (lost)
+                lost (name, arg);
             self->slots_free_sum -= worker->slots_free;
             zhashx_delete (self->by_name, name);
             forgotten++;
