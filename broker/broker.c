@@ -94,6 +94,7 @@ struct _broker_t {
     int64_t failed_turn_log_mono_us;
     uint64_t events_journaled;
     int64_t next_tick_mono_us;
+    bool dispatch_blocked;      /* a dispatch waits for the jobs socket */
     int64_t next_prune_mono_us;
     bool prune_due;
 };
@@ -676,6 +677,7 @@ s_credits (broker_t *self)
 static void
 s_dispatch (broker_t *self)
 {
+    self->dispatch_blocked = false;
     while (jobs_queued (self->jobs) > 0 && s_credits (self) > 0) {
         proto_msg_t dispatch;
         int rc = jobs_dispatch_next (self->jobs, zclock_usecs (), &dispatch);
@@ -692,10 +694,14 @@ s_dispatch (broker_t *self)
         if (!frame
             || zframe_send (&frame, self->jobs_out, ZFRAME_DONTWAIT) != 0) {
             /* No worker can take it right now (HWM reached, or no worker
-               connected): it keeps its place at the head of the queue. */
+               connected): it keeps its place at the head of the queue,
+               and the loop waits for the socket to take messages again
+               (a worker that just read its last dispatch frees the pipe
+               a moment after its result arrives here). */
             zframe_destroy (&frame);
             jobs_dispatch_undo (self->jobs, dispatch.job);
             proto_msg_reset (&dispatch);
+            self->dispatch_blocked = true;
             break;
         }
         log_write (AURA_LOG_INFO, dispatch.cid, dispatch.job,
@@ -1356,13 +1362,16 @@ broker_run (broker_t *self)
     zmq_pollitem_t items[] = {
         { zsock_resolve (self->frontend), 0, ZMQ_POLLIN, 0 },
         { zsock_resolve (self->events), 0, ZMQ_POLLIN, 0 },
+        { zsock_resolve (self->jobs_out), 0, ZMQ_POLLOUT, 0 },
     };
     int rc = 0;
     self->next_tick_mono_us = zclock_usecs () + BROKER_TICK_US;
     while (!zsys_interrupted) {
         int64_t wait_us = self->next_tick_mono_us - zclock_usecs ();
         long timeout_ms = wait_us > 0 ? (long) ((wait_us + 999) / 1000) : 0;
-        if (zmq_poll (items, 2, timeout_ms) == -1) {
+        /* the jobs socket is watched only while a dispatch waits for it */
+        int watched = self->dispatch_blocked ? 3 : 2;
+        if (zmq_poll (items, watched, timeout_ms) == -1) {
             if (zmq_errno () == EINTR)
                 continue;
             rc = -zmq_errno ();

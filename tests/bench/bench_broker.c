@@ -70,7 +70,11 @@ s_spawn (bench_env_t *env, const char *program, const char *extra_env)
     setenv ("AURA_BROKER_EVENTS", env->events, 1);
     setenv ("AURA_BROKER_PUBLISH", env->publish, 1);
     setenv ("AURA_DATA_DIR", env->data, 1);
+    setenv ("AURA_PIPELINE", "synthetic", 1);
     setenv ("AURA_SYNTHETIC_STEP_MS", "0", 1);
+    char artifacts[400];
+    snprintf (artifacts, sizeof artifacts, "%s/artifacts", env->dir);
+    setenv ("AURA_ARTIFACT_DIR", artifacts, 1);
     /* the programs' logs stay quiet unless asked for (debugging a run) */
     const char *level = getenv ("AURA_BENCH_LOG_LEVEL");
     setenv ("AURA_LOG_LEVEL", level ? level : "warn", 1);
