@@ -18,6 +18,7 @@
 #include "jobs.h"
 #include "journal.h"
 #include "proto.h"
+#include "support.h"
 
 static const char s_spec[] = "{\"brief\":{\"topic\":\"tides\"}}";
 
@@ -26,16 +27,13 @@ static char s_dir[256];
 static void
 s_setup (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/aura-journal-test-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+    test_dir_make (s_dir, sizeof s_dir, "journal-test");
 }
 
 static void
 s_teardown (void)
 {
-    char cmd[512];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    ck_assert_int_eq (system (cmd), 0);
+    test_dir_remove (s_dir);
 }
 
 /*  A path inside the test's directory. */

@@ -17,6 +17,7 @@
 
 #include "pipeline/media.h"
 #include "pipeline/subtitles.h"
+#include "support.h"
 
 /* ------------------------------------------------------------------ */
 /*  Fixtures                                                           */
@@ -26,26 +27,13 @@ static char s_dir[64];
 static void
 s_make_dir (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/aura-media-compose-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+    test_dir_make (s_dir, sizeof s_dir, "media-compose");
 }
 
 static void
 s_remove_dir (void)
 {
-    DIR *dir = opendir (s_dir);
-    if (!dir)
-        return;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf (path, sizeof path, "%s/%s", s_dir, entry->d_name);
-        unlink (path);
-    }
-    closedir (dir);
-    rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 
 static int

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pipeline/media.h"
+#include "support.h"
 
 /* ------------------------------------------------------------------ */
 /*  Fixtures                                                           */
@@ -24,28 +25,13 @@ static char s_dir[64];
 static void
 s_make_dir (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/aura-media-plan-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+    test_dir_make (s_dir, sizeof s_dir, "media-plan");
 }
 
-/*  Removes the test's directory and the files in it (it has no
-    subdirectories). */
 static void
 s_remove_dir (void)
 {
-    DIR *dir = opendir (s_dir);
-    if (!dir)
-        return;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf (path, sizeof path, "%s/%s", s_dir, entry->d_name);
-        unlink (path);
-    }
-    closedir (dir);
-    rmdir (s_dir);
+    test_dir_remove (s_dir);
 }
 
 /*  Number of names in s_dir ending with suffix. */

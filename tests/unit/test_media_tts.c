@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pipeline/media.h"
+#include "support.h"
 
 /* ------------------------------------------------------------------ */
 /*  Fixtures                                                           */
@@ -23,26 +24,13 @@
 static void
 s_make_dir (char *dir, size_t size)
 {
-    snprintf (dir, size, "/tmp/aura-media-tts-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (dir));
+    test_dir_make (dir, size, "media-tts");
 }
 
 static void
-s_remove_dir (const char *dir_path)
+s_remove_dir (const char *dir)
 {
-    DIR *dir = opendir (dir_path);
-    if (!dir)
-        return;
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf (path, sizeof path, "%s/%s", dir_path, entry->d_name);
-        unlink (path);
-    }
-    closedir (dir);
-    rmdir (dir_path);
+    test_dir_remove (dir);
 }
 
 static int

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pipeline/visuals.h"
+#include "support.h"
 
 /* ------------------------------------------------------------------ */
 /*  Helpers                                                            */
@@ -66,28 +67,17 @@ s_progress (void *ctx, step_t step, double fraction, const char *message,
 static char *
 s_tempdir (void)
 {
-    char *dir = strdup ("/tmp/aura-visuals-XXXXXX");
-    ck_assert_ptr_nonnull (dir);
-    ck_assert_ptr_nonnull (mkdtemp (dir));
-    return dir;
+    char dir[64];
+    test_dir_make (dir, sizeof dir, "visuals");
+    char *copy = strdup (dir);
+    ck_assert_ptr_nonnull (copy);
+    return copy;
 }
 
 static void
 s_tempdir_remove (char *dir)
 {
-    DIR *d = opendir (dir);
-    ck_assert_ptr_nonnull (d);
-    struct dirent *entry;
-    char path[4096];
-    while ((entry = readdir (d))) {
-        if (strcmp (entry->d_name, ".") == 0
-            || strcmp (entry->d_name, "..") == 0)
-            continue;
-        snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-        unlink (path);
-    }
-    closedir (d);
-    ck_assert_int_eq (rmdir (dir), 0);
+    test_dir_remove (dir);
     free (dir);
 }
 

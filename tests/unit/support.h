@@ -1,0 +1,15 @@
+/*  support — helpers the unit suites share. */
+#ifndef AURA_TEST_SUPPORT_H
+#define AURA_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+/*  Makes a new, empty directory /tmp/aura-<name>-XXXXXX and writes its path
+    into dir (dir_size of at least 64). Fails the running test when it
+    cannot. */
+void test_dir_make (char *dir, size_t dir_size, const char *name);
+
+/*  Removes dir and everything below it; does nothing for a missing dir. */
+void test_dir_remove (const char *dir);
+
+#endif
