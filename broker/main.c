@@ -23,8 +23,8 @@ main (int argc, char **argv)
                               | CONFIG_MAX_ATTEMPTS | CONFIG_RETENTION_H
                               | CONFIG_LOG,
                           "aura-broker",
-                          "routes Aura jobs from gateways to workers and "
-                          "publishes their events",
+                          "Routes Aura jobs from gateways to workers, "
+                          "journals them and publishes their events.",
                           argc, argv, err, sizeof err);
     if (rc == 1)
         return 0;

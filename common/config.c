@@ -308,8 +308,12 @@ s_print_help (unsigned options, const char *program, const char *summary)
             printf (", default %s", s->fallback);
         if (s->kind == KIND_INT)
             printf (" (%ld..%ld)", s->min, s->max);
-        if (s->kind == KIND_CHOICE)
-            printf (" (%s)", s->choices);
+        if (s->kind == KIND_CHOICE) {
+            printf (" (");
+            for (const char *c = s->choices; *c; c++)
+                putchar (*c == ' ' ? '|' : *c);
+            printf (")");
+        }
         printf ("\n");
     }
     printf ("  %-34s %s\n  %-34s %s\n", "--help", "show this text and exit",
