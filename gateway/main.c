@@ -24,7 +24,8 @@ main (int argc, char **argv)
     char err[256] = "";
     int rc = config_load (&cfg,
                           CONFIG_BROKER_FRONTEND | CONFIG_BROKER_PUBLISH | CONFIG_HTTP_ADDR
-                              | CONFIG_KEEPALIVE_S | CONFIG_BROKER_TIMEOUT_MS | CONFIG_LOG,
+                              | CONFIG_KEEPALIVE_S | CONFIG_BROKER_TIMEOUT_MS | CONFIG_LOG
+                              | CONFIG_ARTIFACT_DIR,
                           "aura-gateway",
                           "HTTP front of Aura: job API and live progress over Server-Sent "
                           "Events.",

@@ -1,6 +1,7 @@
 /*  route — a small table of path templates. A template is literal text
-    with at most one "{id}" segment; the table also says which methods each
-    path allows so that a wrong method answers 405 with an Allow header. */
+    with at most one "{id}" and one "{name}" segment; the table also says
+    which methods each path allows so that a wrong method answers 405 with
+    an Allow header. */
 #include "route.h"
 
 #include <stdbool.h>
@@ -23,38 +24,64 @@ static const route_row_t s_routes[] = {
     { ROUTE_JOB_EVENTS, "GET", "/api/jobs/{id}/events", "GET" },
     { ROUTE_JOB_CANCEL, "POST", "/api/jobs/{id}/cancel", "POST" },
     { ROUTE_JOB_RETRY, "POST", "/api/jobs/{id}/retry", "POST" },
+    { ROUTE_JOB_ARTIFACT, "GET", "/api/jobs/{id}/artifacts/{name}", "GET, HEAD" },
+    { ROUTE_JOB_ARTIFACT, "HEAD", "/api/jobs/{id}/artifacts/{name}", "GET, HEAD" },
 };
 
 #define ROUTE_ID_TOKEN "{id}"
+#define ROUTE_NAME_TOKEN "{name}"
 
-/*  True when path[0..len) has the shape of pattern; the "{id}" segment, if
-    any, must be non-empty and is returned through id/id_len. */
-static bool
-s_shape_match (const char *pattern, const char *path, size_t len,
-               const char **id, size_t *id_len)
+/*  A non-empty segment of a path: its start and length. */
+typedef struct {
+    const char *text;
+    size_t len;
+} path_segment_t;
+
+/*  If pattern + i starts with token, takes the segment of path at *j
+    (which must be non-empty) into segment and advances i and *j past
+    both. Returns 1 on a match, 0 when the token is not here, -1 when the
+    segment is empty. */
+static int
+s_take_segment (const char *pattern, size_t *i, const char *token, const char *path,
+                size_t len, size_t *j, path_segment_t *segment)
 {
-    const size_t token_len = strlen (ROUTE_ID_TOKEN);
+    size_t token_len = strlen (token);
+    if (strncmp (pattern + *i, token, token_len) != 0)
+        return 0;
+    size_t end = *j;
+    while (end < len && path[end] != '/')
+        end++;
+    if (end == *j)
+        return -1;
+    segment->text = path + *j;
+    segment->len = end - *j;
+    *i += token_len;
+    *j = end;
+    return 1;
+}
+
+/*  True when path[0..len) has the shape of pattern; the "{id}" and
+    "{name}" segments, if any, must be non-empty and are returned through
+    id and name (NULL text when the pattern has none). */
+static bool
+s_shape_match (const char *pattern, const char *path, size_t len, path_segment_t *id,
+               path_segment_t *name)
+{
     size_t j = 0;
-    *id = NULL;
-    *id_len = 0;
+    *id = (path_segment_t) { NULL, 0 };
+    *name = (path_segment_t) { NULL, 0 };
     for (size_t i = 0; pattern[i];) {
-        if (strncmp (pattern + i, ROUTE_ID_TOKEN, token_len) == 0) {
-            size_t end = j;
-            while (end < len && path[end] != '/')
-                end++;
-            if (end == j)
-                return false;
-            *id = path + j;
-            *id_len = end - j;
-            i += token_len;
-            j = end;
-        }
-        else {
-            if (j >= len || path[j] != pattern[i])
-                return false;
-            i++;
-            j++;
-        }
+        int taken = s_take_segment (pattern, &i, ROUTE_ID_TOKEN, path, len, &j, id);
+        if (taken == 0)
+            taken = s_take_segment (pattern, &i, ROUTE_NAME_TOKEN, path, len, &j, name);
+        if (taken < 0)
+            return false;
+        if (taken > 0)
+            continue;
+        if (j >= len || path[j] != pattern[i])
+            return false;
+        i++;
+        j++;
     }
     return j == len;
 }
@@ -66,9 +93,8 @@ route_match (const char *method, const char *path, size_t path_len,
     memset (route, 0, sizeof *route);
     const route_row_t *shape_only = NULL;
     for (size_t r = 0; r < sizeof s_routes / sizeof *s_routes; r++) {
-        const char *id;
-        size_t id_len;
-        if (!s_shape_match (s_routes[r].pattern, path, path_len, &id, &id_len))
+        path_segment_t id, name;
+        if (!s_shape_match (s_routes[r].pattern, path, path_len, &id, &name))
             continue;
         if (strcmp (method, s_routes[r].method) != 0) {
             shape_only = &s_routes[r];
@@ -76,11 +102,16 @@ route_match (const char *method, const char *path, size_t path_len,
         }
         route->id = s_routes[r].id;
         route->allow = s_routes[r].allow;
-        if (id) {
-            if (!job_id_valid (id, id_len))
+        if (id.text) {
+            if (!job_id_valid (id.text, id.len))
                 return ROUTE_BAD_JOB_ID;
-            memcpy (route->job, id, id_len);
-            route->job[id_len] = '\0';
+            memcpy (route->job, id.text, id.len);
+            route->job[id.len] = '\0';
+        }
+        if (name.text) {
+            size_t kept = name.len < ROUTE_NAME_SIZE ? name.len : ROUTE_NAME_SIZE - 1;
+            memcpy (route->name, name.text, kept);
+            route->name[kept] = '\0';
         }
         return ROUTE_MATCHED;
     }

@@ -18,6 +18,7 @@ typedef enum {
     ROUTE_JOB_LIST,    /* GET  /api/jobs */
     ROUTE_JOB_CANCEL,  /* POST /api/jobs/{id}/cancel */
     ROUTE_JOB_RETRY,   /* POST /api/jobs/{id}/retry */
+    ROUTE_JOB_ARTIFACT, /* GET, HEAD /api/jobs/{id}/artifacts/{name} */
     ROUTE_COUNT
 } route_id_t;
 
@@ -28,9 +29,15 @@ typedef enum {
     ROUTE_BAD_JOB_ID          /* the path's job id is malformed: 400 */
 } route_result_t;
 
+/*  Room for a path's "{name}" segment: longer segments are cut to
+    ROUTE_NAME_SIZE - 1 bytes, still longer than any valid artifact name. */
+#define ROUTE_NAME_SIZE 160
+
 typedef struct {
     route_id_t id;
     char job[JOB_ID_SIZE]; /* "" unless the path carries a job id */
+    char name[ROUTE_NAME_SIZE]; /* the raw "{name}" segment, "" if none;
+                                   not validated here */
     const char *allow;     /* static "GET" / "POST" …, for 405 */
 } route_t;
 

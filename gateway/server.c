@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -26,9 +27,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "artifacts.h"
 #include "ids.h"
 #include "log.h"
 #include "phase.h"
@@ -60,6 +63,7 @@ struct server_t {
     hub_t *hub;
     int port;
     int broker_timeout_ms;
+    char artifact_dir[sizeof ((aura_config_t *) 0)->artifact_dir];
     atomic_int suspended;      /* connections suspended right now */
 };
 
@@ -137,17 +141,14 @@ s_elapsed_ms (const conn_t *c)
     return (double) (proto_now_us () - c->started_us) / 1000.0;
 }
 
-/*  Queues a response. body is malloc'd and taken over (NULL for none);
-    headers is a NULL-terminated list of name, value pairs (may be NULL). */
+/*  Queues response (which is released here; NULL when creating it
+    failed) with the correlation id, content_type (may be NULL) and
+    headers, a NULL-terminated list of name, value pairs (may be NULL). */
 static enum MHD_Result
-s_respond (conn_t *c, unsigned status, char *body, size_t len,
-           const char *content_type, const char *const *headers)
+s_queue (conn_t *c, unsigned status, struct MHD_Response *response,
+         const char *content_type, const char *const *headers)
 {
-    struct MHD_Response *response
-        = body ? MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE)
-               : MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
     if (!response) {
-        free (body);
         log_write (AURA_LOG_ERROR, c->cid, c->route.job, "cannot create a response");
         return MHD_NO;
     }
@@ -161,6 +162,20 @@ s_respond (conn_t *c, unsigned status, char *body, size_t len,
     log_write (status >= 500 ? AURA_LOG_WARN : AURA_LOG_INFO, c->cid, c->route.job,
                "%s %s %u %.1fms", c->method, c->path, status, s_elapsed_ms (c));
     return rc;
+}
+
+/*  Queues a response. body is malloc'd and taken over (NULL for none);
+    headers is a NULL-terminated list of name, value pairs (may be NULL). */
+static enum MHD_Result
+s_respond (conn_t *c, unsigned status, char *body, size_t len,
+           const char *content_type, const char *const *headers)
+{
+    struct MHD_Response *response
+        = body ? MHD_create_response_from_buffer (len, body, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer (0, (void *) "", MHD_RESPMEM_PERSISTENT);
+    if (!response)
+        free (body);
+    return s_queue (c, status, response, content_type, headers);
 }
 
 static enum MHD_Result
@@ -718,6 +733,163 @@ s_on_reply (conn_t *c)
     }
 }
 
+/* ------------------------------------------------------------ artifacts */
+
+/*  Writes t as an HTTP-date (RFC 9110 5.6.7), independent of the locale. */
+static void
+s_http_date (time_t t, char *out, size_t cap)
+{
+    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    struct tm tm;
+    if (!gmtime_r (&t, &tm) || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0
+        || tm.tm_mon > 11) {
+        snprintf (out, cap, "Thu, 01 Jan 1970 00:00:00 GMT");
+        return;
+    }
+    snprintf (out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+              tm.tm_sec);
+}
+
+/*  Opens the artifact c->route.name of job c->route.job for reading,
+    without following a symlink at the job directory or at the file, and
+    checks that it is a regular file. Returns the descriptor (its stat in
+    *st), or a negative errno: -ENOENT for anything that is not there or
+    not a regular file inside the job directory. */
+static int
+s_artifact_open (conn_t *c, struct stat *st)
+{
+    char dir[sizeof c->server->artifact_dir + JOB_ID_SIZE + 1];
+    int n = snprintf (dir, sizeof dir, "%s/%s", c->server->artifact_dir, c->route.job);
+    if (n < 0 || (size_t) n >= sizeof dir)
+        return -ENAMETOOLONG;
+    int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir_fd < 0)
+        return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+    /* O_NONBLOCK: a FIFO planted in the directory must not hang the open */
+    int fd = openat (dir_fd, c->route.name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int rc = fd < 0 ? -errno : 0;
+    close (dir_fd);
+    if (rc == -ELOOP || rc == -ENOTDIR || rc == -ENXIO)
+        rc = -ENOENT;
+    if (rc < 0)
+        return rc;
+    if (fstat (fd, st) != 0)
+        rc = -errno;
+    else if (!S_ISREG (st->st_mode))
+        rc = -ENOENT;
+    if (rc < 0) {
+        close (fd);
+        return rc;
+    }
+    return fd;
+}
+
+/*  GET and HEAD /api/jobs/{id}/artifacts/{name}: the file as it is on
+    disk, sent with sendfile from its descriptor; conditional on
+    If-None-Match and one byte range at most (see artifacts.h). The job
+    directory alone decides: no broker call, so a file of a job the broker
+    no longer knows is still served until retention removes it. */
+static enum MHD_Result
+s_begin_artifact (conn_t *c)
+{
+    const char *name = c->route.name;
+    if (!artifacts_name_valid (name, strlen (name))) {
+        request_errors_t errors = { .count = 1 };
+        snprintf (errors.items[0].field, sizeof errors.items[0].field, "name");
+        snprintf (errors.items[0].message, sizeof errors.items[0].message,
+                  "must be 1 to %d characters of A-Z a-z 0-9 . _ -, not start with "
+                  "'.', contain no '..' and not end in '.tmp'",
+                  ARTIFACTS_NAME_MAX);
+        return s_respond_invalid (c, &errors);
+    }
+    struct stat st;
+    int fd = s_artifact_open (c, &st);
+    if (fd < 0) {
+        char detail[256];
+        switch (fd) {
+        case -ENOENT:
+            snprintf (detail, sizeof detail, "job %s has no artifact %s", c->route.job,
+                      name);
+            return s_respond_problem (c, 404, detail, NULL, NULL);
+        case -EACCES:
+        case -EPERM:
+            snprintf (detail, sizeof detail, "artifact %s of job %s is not readable",
+                      name, c->route.job);
+            return s_respond_problem (c, 403, detail, NULL, NULL);
+        case -EMFILE:
+        case -ENFILE:
+        case -ENOMEM:
+            return s_respond_unavailable (c, "the gateway is out of file descriptors");
+        default:
+            log_write (AURA_LOG_ERROR, c->cid, c->route.job, "cannot open artifact %s: %s",
+                       name, strerror (-fd));
+            return s_respond_problem (c, 500, "the artifact cannot be read", NULL, NULL);
+        }
+    }
+
+    uint64_t size = (uint64_t) st.st_size;
+    char etag[ARTIFACTS_ETAG_SIZE];
+    char last_modified[40];
+    int64_t mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    artifacts_etag_format (size, mtime_ns, (uint64_t) st.st_ino, etag, sizeof etag);
+    s_http_date (st.st_mtim.tv_sec, last_modified, sizeof last_modified);
+    const char *content_type = artifacts_content_type (name);
+
+    const char *if_none_match
+        = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (artifacts_etag_matches (if_none_match, etag)) {
+        close (fd);
+        const char *const headers[]
+            = { MHD_HTTP_HEADER_ETAG, etag, MHD_HTTP_HEADER_LAST_MODIFIED, last_modified,
+                MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-cache",
+                "X-Content-Type-Options", "nosniff", NULL };
+        return s_respond (c, 304, NULL, 0, NULL, headers);
+    }
+
+    /* a Range is honoured only if an If-Range, when sent, names this ETag */
+    const char *range = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_RANGE);
+    const char *if_range = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_IF_RANGE);
+    if (if_range && strcmp (if_range, etag) != 0)
+        range = NULL;
+    uint64_t first = 0, last = size ? size - 1 : 0;
+    artifacts_range_t ranged = artifacts_parse_range (range, size, &first, &last);
+    char content_range[80];
+    if (ranged == ARTIFACTS_RANGE_UNSATISFIABLE) {
+        close (fd);
+        snprintf (content_range, sizeof content_range, "bytes */%" PRIu64, size);
+        const char *const headers[]
+            = { MHD_HTTP_HEADER_CONTENT_RANGE, content_range, MHD_HTTP_HEADER_ETAG, etag,
+                MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes", NULL };
+        char detail[160];
+        snprintf (detail, sizeof detail,
+                  "the range %.60s lies outside the %" PRIu64 "-byte artifact", range, size);
+        return s_respond_problem (c, 416, detail, NULL, headers);
+    }
+    snprintf (content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+              first, last, size);
+    uint64_t length = size ? last - first + 1 : 0;
+    /* the response owns fd from here and closes it, even on failure */
+    struct MHD_Response *response
+        = MHD_create_response_from_fd_at_offset64 (length, fd, first);
+    if (!response)
+        close (fd);
+    const bool partial = ranged == ARTIFACTS_RANGE_SATISFIABLE;
+    const char *const headers[]
+        = { MHD_HTTP_HEADER_ETAG, etag,
+            MHD_HTTP_HEADER_LAST_MODIFIED, last_modified,
+            MHD_HTTP_HEADER_CACHE_CONTROL, "private, no-cache",
+            MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes",
+            "X-Content-Type-Options", "nosniff",
+            partial ? MHD_HTTP_HEADER_CONTENT_RANGE : NULL, content_range,
+            NULL };
+    return s_queue (c, partial ? 206 : 200, response, content_type, headers);
+}
+
 /*  Content-Length of the request, or -1 when absent or unreadable. */
 static long long
 s_content_length (conn_t *c)
@@ -800,6 +972,8 @@ s_begin (conn_t *c)
     case ROUTE_JOB_SUBMIT:
     case ROUTE_QUICK_DEMO:
         return s_submit (c);
+    case ROUTE_JOB_ARTIFACT:
+        return s_begin_artifact (c);
     default:
         return s_respond_problem (c, 500, "route without a handler", NULL, NULL);
     }
@@ -1003,6 +1177,7 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     self->hub = hub;
     self->listen_fd = MHD_INVALID_SOCKET;
     self->broker_timeout_ms = cfg->broker_timeout_ms;
+    snprintf (self->artifact_dir, sizeof self->artifact_dir, "%s", cfg->artifact_dir);
     atomic_init (&self->suspended, 0);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
