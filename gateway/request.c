@@ -1,9 +1,11 @@
 /*  request — job request validation. The body is parsed once with jansson;
-    the few fields the gateway is responsible for are checked and the
-    whole object is written back compactly as the spec the broker keeps.
+    every field is checked against a table of rules, so that a job the
+    broker accepts is one the worker understands as asked, and the object
+    is written back compactly as the spec the broker keeps.
     Also the checks of a listing's query and of the Idempotency-Key. */
 #include "request.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -11,13 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ids.h"
 #include "phase.h"
-
-/*  Sections of the request that must be objects when present. */
-static const char *const s_object_sections[] = { "planSpec", "voiceSpec",
-                                                 "renderSpec" };
 
 static void
 s_add_error (request_errors_t *errors, const char *field, const char *fmt,
@@ -30,7 +29,15 @@ s_add_error (request_errors_t *errors, const char *field, const char *fmt,
     if (errors->count >= REQUEST_MAX_ERRORS)
         return;
     request_error_t *item = &errors->items[errors->count++];
-    snprintf (item->field, sizeof item->field, "%s", field);
+    /* a field may carry a client's key: never cut it inside a character */
+    size_t len = strlen (field);
+    if (len >= sizeof item->field) {
+        len = sizeof item->field - 1;
+        while (len > 0 && ((unsigned char) field[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy (item->field, field, len);
+    item->field[len] = '\0';
     va_list args;
     va_start (args, fmt);
     vsnprintf (item->message, sizeof item->message, fmt, args);
@@ -93,6 +100,394 @@ s_check_topic (json_t *brief, request_errors_t *errors)
     return 0;
 }
 
+/* ------------------------------------------------------------ job request */
+
+/*  What a field of the request may hold. */
+typedef enum {
+    S_TOPIC,      /* brief.topic: required, trimmed, non-blank */
+    S_TEXT,       /* a string of at most max code points */
+    S_LANGUAGE,   /* a BCP-47-like language tag */
+    S_NAME,       /* one of names, any case; rewritten to the listed case */
+    S_VOICE_NAME, /* 1..max characters of [A-Za-z0-9_+-] */
+    S_DURATION,   /* seconds or "[hh:]mm:ss", min..max seconds */
+    S_NUMBER,     /* a number min..max */
+    S_INTEGER,    /* an integer min..max */
+    S_FPS,        /* one of the frame rates encoders and players agree on */
+    S_PAUSE,      /* one of names, or seconds min..max */
+    S_RES,        /* one of names, or {width, height} */
+} s_kind_t;
+
+typedef struct {
+    const char *key;
+    s_kind_t kind;
+    double min, max;          /* a number's range; a text's longest */
+    const char *const *names; /* NULL-terminated, for S_NAME, S_PAUSE, S_RES */
+} s_rule_t;
+
+typedef struct {
+    const char *name;
+    const s_rule_t *rules;
+    size_t rule_count;
+} s_section_t;
+
+static const char *const s_aspects[] = { "Widescreen16x9", "Vertical9x16",
+                                         "Square1x1", NULL };
+/*  The names media_plan_build understands, in its order. */
+static const char *const s_pacings[] = { "Chill", "Conversational", "Fast", NULL };
+static const char *const s_densities[] = { "Sparse", "Balanced", "Dense", NULL };
+static const char *const s_pauses[] = { "Natural", "Short", "Long", "Dramatic",
+                                        NULL };
+static const char *const s_resolutions[] = { "720p", "1080p", NULL };
+static const char *const s_containers[] = { "mp4", NULL };
+static const char *const s_codecs[] = { "H264", NULL };
+
+static const s_rule_t s_brief_rules[] = {
+    { "topic", S_TOPIC, 0, REQUEST_TOPIC_MAX_CHARS, NULL },
+    { "audience", S_TEXT, 0, 200, NULL },
+    { "goal", S_TEXT, 0, 200, NULL },
+    { "tone", S_TEXT, 0, 200, NULL },
+    { "language", S_LANGUAGE, 0, 16, NULL },
+    { "aspect", S_NAME, 0, 0, s_aspects },
+};
+static const s_rule_t s_plan_rules[] = {
+    { "targetDuration", S_DURATION, 5, 600, NULL },
+    { "pacing", S_NAME, 0, 0, s_pacings },
+    { "density", S_NAME, 0, 0, s_densities },
+    { "style", S_TEXT, 0, 32, NULL },
+};
+static const s_rule_t s_voice_rules[] = {
+    { "voiceName", S_VOICE_NAME, 1, 64, NULL },
+    { "rate", S_NUMBER, 0.5, 2.0, NULL },
+    { "pitch", S_NUMBER, 0.5, 2.0, NULL },
+    { "pause", S_PAUSE, 0, 5, s_pauses },
+};
+static const s_rule_t s_render_rules[] = {
+    { "res", S_RES, 0, 0, s_resolutions },
+    { "container", S_NAME, 0, 0, s_containers },
+    { "videoBitrateK", S_INTEGER, 100, 50000, NULL },
+    { "audioBitrateK", S_INTEGER, 32, 320, NULL },
+    { "fps", S_FPS, 0, 0, NULL },
+    { "codec", S_NAME, 0, 0, s_codecs },
+    { "qualityLevel", S_INTEGER, 0, 100, NULL },
+};
+
+#define S_COUNT(array) (sizeof (array) / sizeof *(array))
+
+static const s_section_t s_sections[] = {
+    { "brief", s_brief_rules, S_COUNT (s_brief_rules) },
+    { "planSpec", s_plan_rules, S_COUNT (s_plan_rules) },
+    { "voiceSpec", s_voice_rules, S_COUNT (s_voice_rules) },
+    { "renderSpec", s_render_rules, S_COUNT (s_render_rules) },
+};
+
+/*  A custom frame (renderSpec.res as {width, height}): each side, and
+    the area, at most that of 3840x2160 in either orientation. */
+#define S_RES_MIN_SIDE 128
+#define S_RES_MAX_SIDE 3840
+#define S_RES_MAX_PIXELS (3840L * 2160L)
+
+/*  Writes "one of A, B, C" for a NULL-terminated list of names. */
+static void
+s_names_text (const char *const *names, char *text, size_t size)
+{
+    size_t len = 0;
+    text[0] = '\0';
+    for (size_t i = 0; names[i] && len < size; i++) {
+        int n = snprintf (text + len, size - len, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0)
+            break;
+        len += (size_t) n;
+    }
+}
+
+/*  Index of text in names, compared without case, or -1. */
+static int
+s_name_index (const char *text, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcasecmp (text, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/*  True when value is a JSON integer, or a real without fraction (30.0),
+    within ±2^53; sets *integer. */
+static bool
+s_integer_value (const json_t *value, long long *integer)
+{
+    if (json_is_integer (value)) {
+        *integer = (long long) json_integer_value (value);
+        return true;
+    }
+    if (!json_is_real (value))
+        return false;
+    double number = json_real_value (value);
+    if (number < -9007199254740992.0 || number > 9007199254740992.0
+        || number != (double) (long long) number)
+        return false;
+    *integer = (long long) number;
+    return true;
+}
+
+/*  True for [A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})* of at most max bytes. */
+static bool
+s_is_language_tag (const char *text, size_t len, size_t max)
+{
+    if (len > max || strlen (text) != len)
+        return false;
+    size_t i = 0;
+    while (i < len && isalpha ((unsigned char) text[i]))
+        i++;
+    if (i < 2 || i > 3)
+        return false;
+    while (i < len) {
+        if (text[i++] != '-')
+            return false;
+        size_t start = i;
+        while (i < len && isalnum ((unsigned char) text[i]))
+            i++;
+        if (i - start < 2 || i - start > 8)
+            return false;
+    }
+    return true;
+}
+
+/*  Parses "ss", "mm:ss" or "hh:mm:ss" (digits; the last part may have a
+    fraction; minutes and seconds below 60 after a larger unit) into
+    seconds. Returns 0 or -EINVAL. */
+static int
+s_parse_clock (const char *text, double *seconds)
+{
+    double total = 0;
+    int parts = 0;
+    const char *p = text;
+    while (true) {
+        if (!isdigit ((unsigned char) *p) || parts == 3)
+            return -EINVAL;
+        double part = 0;
+        int digits = 0;
+        for (; isdigit ((unsigned char) *p); p++)
+            if (++digits <= 6)
+                part = part * 10 + (*p - '0');
+        if (digits > 6)
+            return -EINVAL;
+        if (*p == '.') {
+            double scale = 0.1;
+            if (!isdigit ((unsigned char) *++p))
+                return -EINVAL;
+            for (; isdigit ((unsigned char) *p); p++, scale /= 10)
+                part += (*p - '0') * scale;
+            if (*p != '\0')
+                return -EINVAL;
+        }
+        if (parts > 0 && part >= 60)
+            return -EINVAL;
+        total = total * 60 + part;
+        parts++;
+        if (*p == '\0')
+            break;
+        if (*p++ != ':')
+            return -EINVAL;
+    }
+    *seconds = total;
+    return 0;
+}
+
+/*  Replaces section[key] by the canonical spelling name. Returns 0 or
+    -ENOMEM. */
+static int
+s_set_name (json_t *section, const char *key, const char *value,
+            const char *name)
+{
+    if (strcmp (value, name) == 0)
+        return 0;
+    json_t *canonical = json_string (name);
+    if (!canonical || json_object_set_new (section, key, canonical) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/*  Checks renderSpec.res given as an object. */
+static void
+s_check_frame (json_t *res, const char *path, request_errors_t *errors)
+{
+    static const char *const sides[] = { "width", "height" };
+    char field[sizeof errors->items[0].field * 3]; /* path + "." + key */
+    long long size[2] = { 0, 0 };
+    bool sides_valid = true;
+    const char *key;
+    json_t *value;
+    json_object_foreach (res, key, value)
+    {
+        if (strcmp (key, sides[0]) != 0 && strcmp (key, sides[1]) != 0) {
+            snprintf (field, sizeof field, "%s.%s", path, key);
+            s_add_error (errors, field, "unknown field");
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf (field, sizeof field, "%s.%s", path, sides[i]);
+        value = json_object_get (res, sides[i]);
+        if (!value) {
+            s_add_error (errors, field, "is required");
+            sides_valid = false;
+        }
+        else if (!s_integer_value (value, &size[i]) || size[i] % 2 != 0
+                 || size[i] < S_RES_MIN_SIDE || size[i] > S_RES_MAX_SIDE) {
+            s_add_error (errors, field, "must be an even integer from %d to %d",
+                         S_RES_MIN_SIDE, S_RES_MAX_SIDE);
+            sides_valid = false;
+        }
+    }
+    if (sides_valid && size[0] * size[1] > S_RES_MAX_PIXELS)
+        s_add_error (errors, path, "must be at most 3840x2160 pixels");
+}
+
+/*  Checks section[key] = value against rule; path is "section.key".
+    Returns 0 (errors may have grown) or -ENOMEM. */
+static int
+s_check_field (const s_rule_t *rule, json_t *section, const char *key,
+               json_t *value, const char *path, request_errors_t *errors)
+{
+    char names[96];
+    long long integer;
+    double number;
+    int index;
+    switch (rule->kind) {
+    case S_TOPIC:
+        return s_check_topic (section, errors) == -ENOMEM ? -ENOMEM : 0;
+    case S_TEXT:
+        if (!json_is_string (value))
+            s_add_error (errors, path, "must be a string");
+        else if (s_utf8_chars (json_string_value (value), json_string_length (value))
+                 > (size_t) rule->max)
+            s_add_error (errors, path, "must be at most %d characters", (int) rule->max);
+        return 0;
+    case S_LANGUAGE:
+        if (!json_is_string (value))
+            s_add_error (errors, path, "must be a string");
+        else if (!s_is_language_tag (json_string_value (value),
+                                     json_string_length (value), (size_t) rule->max))
+            s_add_error (errors, path, "must be a language tag such as \"en-US\"");
+        return 0;
+    case S_NAME:
+        s_names_text (rule->names, names, sizeof names);
+        if (!json_is_string (value)) {
+            s_add_error (errors, path, "must be a string: one of %s", names);
+            return 0;
+        }
+        index = s_name_index (json_string_value (value), rule->names);
+        if (index < 0) {
+            s_add_error (errors, path, "must be one of %s", names);
+            return 0;
+        }
+        return s_set_name (section, key, json_string_value (value), rule->names[index]);
+    case S_VOICE_NAME:
+        if (!json_is_string (value)) {
+            s_add_error (errors, path, "must be a string");
+            return 0;
+        }
+        {
+            const char *text = json_string_value (value);
+            size_t len = json_string_length (value);
+            bool valid = len >= (size_t) rule->min && len <= (size_t) rule->max;
+            for (size_t i = 0; valid && i < len; i++)
+                valid = isalnum ((unsigned char) text[i]) || text[i] == '_'
+                        || text[i] == '+' || text[i] == '-';
+            if (!valid)
+                s_add_error (errors, path,
+                             "must be %d to %d letters, digits, '_', '+' or '-'",
+                             (int) rule->min, (int) rule->max);
+        }
+        return 0;
+    case S_DURATION:
+        if (json_is_number (value))
+            number = json_number_value (value);
+        else if (!json_is_string (value)
+                 || s_parse_clock (json_string_value (value), &number) < 0) {
+            s_add_error (errors, path,
+                         "must be seconds, or a string \"mm:ss\" or \"hh:mm:ss\"");
+            return 0;
+        }
+        if (number < rule->min || number > rule->max)
+            s_add_error (errors, path, "must be from %g s to %g min", rule->min,
+                         rule->max / 60);
+        return 0;
+    case S_NUMBER:
+        if (!json_is_number (value))
+            s_add_error (errors, path, "must be a number");
+        else if (json_number_value (value) < rule->min
+                 || json_number_value (value) > rule->max)
+            s_add_error (errors, path, "must be from %g to %g", rule->min, rule->max);
+        return 0;
+    case S_INTEGER:
+        if (!s_integer_value (value, &integer))
+            s_add_error (errors, path, "must be an integer");
+        else if ((double) integer < rule->min || (double) integer > rule->max)
+            s_add_error (errors, path, "must be from %g to %g", rule->min, rule->max);
+        return 0;
+    case S_FPS:
+        if (!s_integer_value (value, &integer)
+            || (integer != 24 && integer != 25 && integer != 30 && integer != 60))
+            s_add_error (errors, path, "must be one of 24, 25, 30, 60");
+        return 0;
+    case S_PAUSE:
+        if (json_is_number (value)) {
+            if (json_number_value (value) < rule->min
+                || json_number_value (value) > rule->max)
+                s_add_error (errors, path, "must be from %g to %g seconds",
+                             rule->min, rule->max);
+            return 0;
+        }
+        s_names_text (rule->names, names, sizeof names);
+        index = json_is_string (value)
+                    ? s_name_index (json_string_value (value), rule->names)
+                    : -1;
+        if (index < 0) {
+            s_add_error (errors, path, "must be one of %s, or seconds", names);
+            return 0;
+        }
+        return s_set_name (section, key, json_string_value (value), rule->names[index]);
+    case S_RES:
+        if (json_is_object (value)) {
+            s_check_frame (value, path, errors);
+            return 0;
+        }
+        index = json_is_string (value)
+                    ? s_name_index (json_string_value (value), rule->names)
+                    : -1;
+        if (index < 0) {
+            s_add_error (errors, path,
+                         "must be \"720p\", \"1080p\" or {\"width\", \"height\"}");
+            return 0;
+        }
+        return s_set_name (section, key, json_string_value (value), rule->names[index]);
+    }
+    return 0;
+}
+
+/*  Checks every member of one section object. Returns 0 or -ENOMEM. */
+static int
+s_check_section (const s_section_t *section, json_t *object,
+                 request_errors_t *errors)
+{
+    char path[sizeof errors->items[0].field * 2];
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value)
+    {
+        snprintf (path, sizeof path, "%s.%s", section->name, key);
+        const s_rule_t *rule = NULL;
+        for (size_t i = 0; !rule && i < section->rule_count; i++)
+            if (strcmp (section->rules[i].key, key) == 0)
+                rule = &section->rules[i];
+        if (!rule)
+            s_add_error (errors, path, "unknown field");
+        else if (s_check_field (rule, object, key, value, path, errors) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int
 s_dump (const json_t *root, char **spec, size_t *spec_len)
 {
@@ -130,34 +525,27 @@ request_parse_job (const char *buf, size_t len, char **spec,
         goto cleanup;
     }
 
-    bool valid = true;
-    json_t *brief = json_object_get (root, "brief");
-    if (!brief) {
-        s_add_error (errors, "brief.topic", "is required");
-        valid = false;
-    }
-    else if (!json_is_object (brief)) {
-        s_add_error (errors, "brief", "must be an object");
-        valid = false;
-    }
-    else {
-        int topic_rc = s_check_topic (brief, errors);
-        if (topic_rc == -ENOMEM) {
+    const char *key;
+    json_t *value;
+    json_object_foreach (root, key, value)
+    {
+        const s_section_t *section = NULL;
+        for (size_t i = 0; !section && i < S_COUNT (s_sections); i++)
+            if (strcmp (s_sections[i].name, key) == 0)
+                section = &s_sections[i];
+        if (!section)
+            s_add_error (errors, key, "unknown field");
+        else if (!json_is_object (value))
+            s_add_error (errors, key, "must be an object");
+        else if (s_check_section (section, value, errors) < 0) {
             rc = -ENOMEM;
             goto cleanup;
         }
-        if (topic_rc < 0)
-            valid = false;
     }
-    for (size_t i = 0; i < sizeof s_object_sections / sizeof *s_object_sections;
-         i++) {
-        json_t *section = json_object_get (root, s_object_sections[i]);
-        if (section && !json_is_object (section)) {
-            s_add_error (errors, s_object_sections[i], "must be an object");
-            valid = false;
-        }
-    }
-    if (valid)
+    json_t *brief = json_object_get (root, "brief");
+    if (!brief || (json_is_object (brief) && !json_object_get (brief, "topic")))
+        s_add_error (errors, "brief.topic", "is required");
+    if (errors->count == 0)
         rc = s_dump (root, spec, spec_len);
 
 cleanup:

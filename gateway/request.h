@@ -13,7 +13,7 @@
 /*  Longest brief.topic, in Unicode code points. */
 #define REQUEST_TOPIC_MAX_CHARS 500
 /*  At most this many problems are reported for one body. */
-#define REQUEST_MAX_ERRORS 8
+#define REQUEST_MAX_ERRORS 16
 
 typedef struct {
     char field[64];    /* dotted path: "brief.topic"; "body" for the whole */
@@ -26,15 +26,32 @@ typedef struct {
 } request_errors_t;
 
 /*  Validates a job request body buf[0..len): valid JSON (duplicate keys
-    rejected), an object whose `brief` is an object with a non-blank string
-    `topic` of at most REQUEST_TOPIC_MAX_CHARS code points; `planSpec`,
-    `voiceSpec` and `renderSpec`, when present, must be objects. Everything
-    else passes through unchanged.
+    rejected), an object of the sections `brief` (required), `planSpec`,
+    `voiceSpec`, `renderSpec`, each an object of known fields only:
+      brief       topic (required, non-blank, at most
+                  REQUEST_TOPIC_MAX_CHARS code points), audience, goal,
+                  tone (strings of at most 200), language (a tag such as
+                  "en-US", at most 16), aspect (Widescreen16x9, Vertical9x16,
+                  Square1x1)
+      planSpec    targetDuration (seconds or "[hh:]mm:ss", 5 s to 10 min),
+                  pacing (Chill, Conversational, Fast), density (Sparse,
+                  Balanced, Dense), style (a string of at most 32)
+      voiceSpec   voiceName (1 to 64 of [A-Za-z0-9_+-]), rate and pitch
+                  (multipliers 0.5 to 2), pause (Natural, Short, Long,
+                  Dramatic, or 0 to 5 seconds)
+      renderSpec  res ("720p", "1080p" or {width, height}: even, 128 to
+                  3840 each, at most 3840x2160 pixels), container ("mp4"),
+                  codec ("H264"), fps (24, 25, 30, 60), qualityLevel
+                  (0..100), videoBitrateK (100..50000), audioBitrateK
+                  (32..320), all integers
+    Names are matched without case. null is no field's type.
     On success returns 0 and sets *spec to a malloc'd NUL-terminated
     compact JSON text (the body with brief.topic trimmed of surrounding
-    white space) that the caller frees, and *spec_len to its length.
+    white space and names in the case listed above) that the caller frees,
+    and *spec_len to its length.
     Returns -EINVAL when the body is rejected: errors lists why (at least
-    one entry) and *spec is NULL. Returns -ENOMEM when memory runs out. */
+    one entry, every offending field up to REQUEST_MAX_ERRORS) and *spec
+    is NULL. Returns -ENOMEM when memory runs out. */
 int request_parse_job (const char *buf, size_t len, char **spec,
                        size_t *spec_len, request_errors_t *errors);
 

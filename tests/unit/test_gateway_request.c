@@ -63,7 +63,7 @@ START_TEST (test_valid_body_is_accepted_and_passed_through)
         " \"aspect\": \"Vertical9x16\"},\n"
         " \"planSpec\": {\"targetDuration\": \"00:00:45\", \"pacing\": \"Fast\"},"
         " \"voiceSpec\": {\"rate\": 1.1}, \"renderSpec\": {\"res\": {\"width\": 1280,"
-        " \"height\": 720}}, \"somethingNew\": [1, 2, 3]}");
+        " \"height\": 720}}}");
     ck_assert_str_eq (json_string_value (json_object_get (
                           json_object_get (spec, "brief"), "topic")),
                       "How bees dance");
@@ -77,19 +77,20 @@ START_TEST (test_valid_body_is_accepted_and_passed_through)
                           json_object_get (json_object_get (spec, "renderSpec"), "res"),
                           "height")),
                       720);
-    ck_assert_uint_eq (json_array_size (json_object_get (spec, "somethingNew")), 3);
     json_decref (spec);
 }
 END_TEST
 
 START_TEST (test_spec_is_compact_and_topic_trimmed)
 {
-    const char *text = "{ \"brief\" : { \"topic\" : \"  Tides \\n\" } ,\n \"x\": 1 }";
+    const char *text = "{ \"brief\" : { \"topic\" : \"  Tides \\n\" } ,\n"
+                       " \"planSpec\": {\"pacing\": \"fast\"} }";
     request_errors_t errors;
     char *spec = NULL;
     size_t spec_len = 0;
     ck_assert_int_eq (request_parse_job (text, strlen (text), &spec, &spec_len, &errors), 0);
-    ck_assert_str_eq (spec, "{\"brief\":{\"topic\":\"Tides\"},\"x\":1}");
+    /* names are written in the case the worker lists them */
+    ck_assert_str_eq (spec, "{\"brief\":{\"topic\":\"Tides\"},\"planSpec\":{\"pacing\":\"Fast\"}}");
     free (spec);
 }
 END_TEST
@@ -193,10 +194,9 @@ START_TEST (test_sections_must_be_objects)
     ck_assert (s_names (&errors, "voiceSpec"));
     ck_assert (s_names (&errors, "renderSpec"));
 
-    /* null is not an object either; unknown sections are not checked */
+    /* null is not an object either */
     errors = s_reject ("{\"brief\": {\"topic\": \"x\"}, \"planSpec\": null}");
     ck_assert_str_eq (errors.items[0].field, "planSpec");
-    json_decref (s_accept ("{\"brief\": {\"topic\": \"x\"}, \"extra\": null}"));
 }
 END_TEST
 
@@ -218,6 +218,203 @@ START_TEST (test_demo_spec_is_a_valid_request)
     ck_assert_int_eq (json_integer_value (json_object_get (render, "fps")), 30);
     json_decref (parsed);
     free (spec);
+}
+END_TEST
+
+/*  One member of a section, and the field named when it is refused
+    (NULL: accepted). */
+typedef struct {
+    const char *section;
+    const char *member;
+    const char *field;
+} field_case_t;
+
+static const field_case_t s_field_cases[] = {
+    { "brief", "\"audience\": \"Night-shift nurses\"", NULL },
+    { "brief", "\"audience\": 7", "brief.audience" },
+    { "brief", "\"goal\": \"Learn the basics\"", NULL },
+    { "brief", "\"goal\": [\"learn\"]", "brief.goal" },
+    { "brief", "\"tone\": \"Calm\"", NULL },
+    { "brief", "\"tone\": null", "brief.tone" },
+    { "brief", "\"language\": \"en-US\"", NULL },
+    { "brief", "\"language\": \"zh-Hant-TW\"", NULL },
+    { "brief", "\"language\": \"english\"", "brief.language" },
+    { "brief", "\"language\": \"en_US\"", "brief.language" },
+    { "brief", "\"language\": \"en-abcdefghi\"", "brief.language" },
+    { "brief", "\"language\": \"en-US-abcd-efghij\"", "brief.language" },
+    { "brief", "\"aspect\": \"Square1x1\"", NULL },
+    { "brief", "\"aspect\": \"vertical9x16\"", NULL },
+    { "brief", "\"aspect\": \"16:9\"", "brief.aspect" },
+    { "planSpec", "\"targetDuration\": 5", NULL },
+    { "planSpec", "\"targetDuration\": 600", NULL },
+    { "planSpec", "\"targetDuration\": 42.5", NULL },
+    { "planSpec", "\"targetDuration\": \"01:30\"", NULL },
+    { "planSpec", "\"targetDuration\": \"00:10:00\"", NULL },
+    { "planSpec", "\"targetDuration\": 4.9", "planSpec.targetDuration" },
+    { "planSpec", "\"targetDuration\": 601", "planSpec.targetDuration" },
+    { "planSpec", "\"targetDuration\": \"00:10:01\"", "planSpec.targetDuration" },
+    { "planSpec", "\"targetDuration\": \"1:75\"", "planSpec.targetDuration" },
+    { "planSpec", "\"targetDuration\": \"90s\"", "planSpec.targetDuration" },
+    { "planSpec", "\"targetDuration\": true", "planSpec.targetDuration" },
+    { "planSpec", "\"pacing\": \"Chill\"", NULL },
+    { "planSpec", "\"pacing\": \"Slow\"", "planSpec.pacing" },
+    { "planSpec", "\"density\": \"Dense\"", NULL },
+    { "planSpec", "\"density\": 2", "planSpec.density" },
+    { "planSpec", "\"style\": \"documentary\"", NULL },
+    { "planSpec", "\"style\": \"a style name that is far too long for it\"",
+      "planSpec.style" },
+    { "voiceSpec", "\"voiceName\": \"en-us+f3\"", NULL },
+    { "voiceSpec", "\"voiceName\": \"en us\"", "voiceSpec.voiceName" },
+    { "voiceSpec", "\"voiceName\": \"\"", "voiceSpec.voiceName" },
+    { "voiceSpec", "\"rate\": 0.5", NULL },
+    { "voiceSpec", "\"rate\": 2.5", "voiceSpec.rate" },
+    { "voiceSpec", "\"rate\": \"fast\"", "voiceSpec.rate" },
+    { "voiceSpec", "\"pitch\": 1", NULL },
+    { "voiceSpec", "\"pitch\": 0", "voiceSpec.pitch" },
+    { "voiceSpec", "\"pause\": \"Dramatic\"", NULL },
+    { "voiceSpec", "\"pause\": 2.5", NULL },
+    { "voiceSpec", "\"pause\": \"Eternal\"", "voiceSpec.pause" },
+    { "voiceSpec", "\"pause\": 6", "voiceSpec.pause" },
+    { "renderSpec", "\"res\": \"720p\"", NULL },
+    { "renderSpec", "\"res\": {\"width\": 1080, \"height\": 1920}", NULL },
+    { "renderSpec", "\"res\": {\"width\": 128, \"height\": 128}", NULL },
+    { "renderSpec", "\"res\": \"4k\"", "renderSpec.res" },
+    { "renderSpec", "\"res\": {\"width\": 1281, \"height\": 720}",
+      "renderSpec.res.width" },
+    { "renderSpec", "\"res\": {\"width\": 1280, \"height\": 100}",
+      "renderSpec.res.height" },
+    { "renderSpec", "\"res\": {\"width\": 1280}", "renderSpec.res.height" },
+    { "renderSpec", "\"res\": {\"width\": 3840, \"height\": 3840}", "renderSpec.res" },
+    { "renderSpec", "\"container\": \"mp4\"", NULL },
+    { "renderSpec", "\"container\": \"mkv\"", "renderSpec.container" },
+    { "renderSpec", "\"codec\": \"h264\"", NULL },
+    { "renderSpec", "\"codec\": \"VP9\"", "renderSpec.codec" },
+    { "renderSpec", "\"fps\": 25", NULL },
+    { "renderSpec", "\"fps\": 29", "renderSpec.fps" },
+    { "renderSpec", "\"qualityLevel\": 100", NULL },
+    { "renderSpec", "\"qualityLevel\": 50.5", "renderSpec.qualityLevel" },
+    { "renderSpec", "\"qualityLevel\": 101", "renderSpec.qualityLevel" },
+    { "renderSpec", "\"videoBitrateK\": 8000", NULL },
+    { "renderSpec", "\"videoBitrateK\": 99", "renderSpec.videoBitrateK" },
+    { "renderSpec", "\"audioBitrateK\": 192", NULL },
+    { "renderSpec", "\"audioBitrateK\": \"192\"", "renderSpec.audioBitrateK" },
+};
+
+START_TEST (test_each_field_is_checked_and_named)
+{
+    for (size_t i = 0; i < sizeof s_field_cases / sizeof *s_field_cases; i++) {
+        const field_case_t *c = &s_field_cases[i];
+        char text[512];
+        if (strcmp (c->section, "brief") == 0)
+            snprintf (text, sizeof text, "{\"brief\": {\"topic\": \"x\", %s}}", c->member);
+        else
+            snprintf (text, sizeof text, "{\"brief\": {\"topic\": \"x\"}, \"%s\": {%s}}",
+                      c->section, c->member);
+        if (!c->field) {
+            json_decref (s_accept (text));
+            continue;
+        }
+        request_errors_t errors = s_reject (text);
+        ck_assert_msg (errors.count == 1 && strcmp (errors.items[0].field, c->field) == 0,
+                       "%s: expected one error on %s, got %zu (%s: %s)", text, c->field,
+                       errors.count, errors.items[0].field, errors.items[0].message);
+        ck_assert (strlen (errors.items[0].message) > 0);
+    }
+}
+END_TEST
+
+START_TEST (test_wrong_type_says_what_was_expected)
+{
+    request_errors_t errors = s_reject ("{\"brief\": {\"topic\": \"x\"},"
+                                        " \"voiceSpec\": {\"rate\": \"fast\"}}");
+    ck_assert_str_eq (errors.items[0].message, "must be a number");
+    errors = s_reject ("{\"brief\": {\"topic\": \"x\"}, \"renderSpec\": {\"fps\": 29.97}}");
+    ck_assert_str_eq (errors.items[0].message, "must be one of 24, 25, 30, 60");
+    errors = s_reject ("{\"brief\": {\"topic\": \"x\", \"aspect\": 1}}");
+    ck_assert_ptr_nonnull (strstr (errors.items[0].message, "Widescreen16x9"));
+    errors = s_reject ("{\"brief\": {\"topic\": \"x\"},"
+                       " \"renderSpec\": {\"qualityLevel\": \"high\"}}");
+    ck_assert_str_eq (errors.items[0].message, "must be an integer");
+}
+END_TEST
+
+START_TEST (test_unknown_fields_are_named)
+{
+    request_errors_t errors = s_reject ("{\"brief\": {\"topic\": \"x\", \"mood\": \"up\"},"
+                                        " \"planSpec\": {\"length\": 30},"
+                                        " \"voiceSpec\": {\"volume\": 1},"
+                                        " \"renderSpec\": {\"bitrate\": 5000,"
+                                        " \"res\": {\"width\": 1280, \"height\": 720,"
+                                        " \"depth\": 8}},"
+                                        " \"extra\": null}");
+    ck_assert_uint_eq (errors.count, 6);
+    const char *fields[] = { "brief.mood", "planSpec.length", "voiceSpec.volume",
+                             "renderSpec.bitrate", "renderSpec.res.depth", "extra" };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        ck_assert_msg (s_names (&errors, fields[i]), "%s not named", fields[i]);
+    }
+    ck_assert_str_eq (errors.items[0].message, "unknown field");
+
+    /* a long key is cut whole characters at a time */
+    char text[512];
+    size_t n = (size_t) snprintf (text, sizeof text, "{\"brief\": {\"topic\": \"x\"}, \"");
+    for (int i = 0; i < 100; i++) {
+        text[n++] = (char) 0xC3;
+        text[n++] = (char) 0xA9;
+    }
+    memcpy (text + n, "\": 1}", 6);
+    errors = s_reject (text);
+    ck_assert_uint_eq (strlen (errors.items[0].field), 62);
+}
+END_TEST
+
+START_TEST (test_every_error_is_reported_up_to_the_cap)
+{
+    request_errors_t errors = s_reject (
+        "{\"brief\": {\"topic\": \"\", \"language\": \"?\"},"
+        " \"planSpec\": {\"targetDuration\": 1, \"pacing\": \"Slow\"},"
+        " \"voiceSpec\": {\"rate\": 9},"
+        " \"renderSpec\": {\"fps\": 1, \"container\": \"avi\"}}");
+    ck_assert_uint_eq (errors.count, 7);
+    const char *fields[] = { "brief.topic",    "brief.language",   "planSpec.targetDuration",
+                             "planSpec.pacing", "voiceSpec.rate",  "renderSpec.fps",
+                             "renderSpec.container" };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        ck_assert_msg (s_names (&errors, fields[i]), "%s not named", fields[i]);
+
+    /* a body of many mistakes gets a bounded answer */
+    char text[1024];
+    size_t n = (size_t) snprintf (text, sizeof text, "{\"brief\": {\"topic\": \"x\"}");
+    for (int i = 0; i < 40; i++)
+        n += (size_t) snprintf (text + n, sizeof text - n, ", \"k%d\": %d", i, i);
+    snprintf (text + n, sizeof text - n, "}");
+    errors = s_reject (text);
+    ck_assert_uint_eq (errors.count, REQUEST_MAX_ERRORS);
+}
+END_TEST
+
+START_TEST (test_full_request_is_accepted)
+{
+    json_t *spec = s_accept (
+        "{\"brief\": {\"topic\": \"Tides\", \"audience\": \"Sailors\", \"goal\": \"Plan\","
+        " \"tone\": \"Calm\", \"language\": \"en-GB\", \"aspect\": \"Widescreen16x9\"},"
+        " \"planSpec\": {\"targetDuration\": \"0:01:30\", \"pacing\": \"conversational\","
+        " \"density\": \"Balanced\", \"style\": \"documentary\"},"
+        " \"voiceSpec\": {\"voiceName\": \"en-gb\", \"rate\": 1.2, \"pitch\": 0.9,"
+        " \"pause\": \"short\"},"
+        " \"renderSpec\": {\"res\": \"1080P\", \"container\": \"MP4\", \"videoBitrateK\": 6000,"
+        " \"audioBitrateK\": 160, \"fps\": 30.0, \"codec\": \"h264\", \"qualityLevel\": 80}}");
+    ck_assert_str_eq (json_string_value (json_object_get (
+                          json_object_get (spec, "planSpec"), "pacing")),
+                      "Conversational");
+    ck_assert_str_eq (json_string_value (json_object_get (
+                          json_object_get (spec, "voiceSpec"), "pause")),
+                      "Short");
+    json_t *render = json_object_get (spec, "renderSpec");
+    ck_assert_str_eq (json_string_value (json_object_get (render, "res")), "1080p");
+    ck_assert_str_eq (json_string_value (json_object_get (render, "container")), "mp4");
+    ck_assert_str_eq (json_string_value (json_object_get (render, "codec")), "H264");
+    json_decref (spec);
 }
 END_TEST
 
@@ -417,6 +614,11 @@ main (void)
     tcase_add_test (tc, test_topic_length_is_counted_in_characters);
     tcase_add_test (tc, test_sections_must_be_objects);
     tcase_add_test (tc, test_demo_spec_is_a_valid_request);
+    tcase_add_test (tc, test_each_field_is_checked_and_named);
+    tcase_add_test (tc, test_wrong_type_says_what_was_expected);
+    tcase_add_test (tc, test_unknown_fields_are_named);
+    tcase_add_test (tc, test_every_error_is_reported_up_to_the_cap);
+    tcase_add_test (tc, test_full_request_is_accepted);
     suite_add_tcase (s, tc);
     TCase *list = tcase_create ("list_query");
     tcase_add_test (list, test_list_query_defaults_and_valid_values);
