@@ -67,6 +67,9 @@ struct bus_t {
     atomic_uint_fast64_t gaps_found;
     atomic_uint_fast64_t gaps_filled;
     atomic_uint_fast64_t gaps_abandoned;
+    atomic_uint_fast64_t events_received;
+    atomic_uint_fast64_t timeouts;
+    metrics_histogram_t event_lag;
 };
 
 /*  A gap being filled: which job, and where the last page started. */
@@ -543,6 +546,9 @@ s_on_event (bus_t *self, const zmq_msg_t *topic, const void *data, size_t size)
                    "dropped an event published under another job's topic");
         goto cleanup;
     }
+    s_count (&self->events_received);
+    if (ev->ts_us > 0)
+        metrics_histogram_observe (&self->event_lag, proto_now_us () - ev->ts_us);
     hub_event_t *hev = s_render_event (ev);
     if (!hev) {
         s_count (&self->events_dropped);
@@ -646,6 +652,7 @@ s_expire (bus_t *self, int64_t now_us)
         log_write (AURA_LOG_WARN, call->request->cid, call->request->job,
                    "broker did not answer %s within %" PRId64 " ms",
                    proto_type_name (call->request->type), self->timeout_us / 1000);
+        s_count (&self->timeouts);
         s_call_finish (call, -ETIMEDOUT, NULL);
     }
 }
@@ -758,6 +765,10 @@ bus_new (const aura_config_t *cfg, hub_t *hub)
     atomic_init (&self->gaps_found, 0);
     atomic_init (&self->gaps_filled, 0);
     atomic_init (&self->gaps_abandoned, 0);
+    atomic_init (&self->events_received, 0);
+    atomic_init (&self->timeouts, 0);
+    metrics_histogram_init (&self->event_lag, metrics_lag_bounds_us,
+                            metrics_lag_bound_count);
     self->hub = hub;
     self->timeout_us = (int64_t) cfg->broker_timeout_ms * 1000;
     self->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -826,6 +837,9 @@ bus_stats (bus_t *self, bus_stats_t *stats)
     stats->gaps_found = atomic_load (&self->gaps_found);
     stats->gaps_filled = atomic_load (&self->gaps_filled);
     stats->gaps_abandoned = atomic_load (&self->gaps_abandoned);
+    stats->events_received = atomic_load (&self->events_received);
+    stats->timeouts = atomic_load (&self->timeouts);
+    metrics_histogram_read (&self->event_lag, &stats->event_lag);
 }
 
 void

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "hub.h"
+#include "metrics.h"
 #include "proto.h"
 
 typedef struct bus_t bus_t;
@@ -77,6 +78,9 @@ typedef struct {
     uint64_t gaps_found;         /* lost events noticed on the SUB socket */
     uint64_t gaps_filled;        /* … and fetched from the broker */
     uint64_t gaps_abandoned;     /* … that the broker could not fill */
+    uint64_t events_received;    /* well-formed events of a job's topic */
+    uint64_t timeouts;           /* calls the broker did not answer in time */
+    metrics_histogram_snapshot_t event_lag; /* now − ts at arrival */
 } bus_stats_t;
 
 /*  Connects a DEALER to cfg->broker_frontend and a SUB (topic "job.") to

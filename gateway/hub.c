@@ -84,6 +84,7 @@ struct hub_t {
     zhashx_t *jobs;               /* id → hub_job_t, not owning */
     hub_job_t *oldest, *newest;
     size_t job_count;
+    atomic_size_t jobs_cached;    /* job_count, readable without the lock */
     bool closed;
     wake_list_t wakes;            /* reused by the publishing thread */
 };
@@ -180,6 +181,10 @@ s_wake_all (wake_list_t *list)
 
 /* --------------------------------------------------------- stream queue */
 
+/*  Frames queued to any stream of the process. Streams are made before
+    they know their hub, so the count cannot live in one. */
+static atomic_uint_fast64_t s_frames_queued;
+
 /*  Appends a reference to ev to the stream's queue, unconditionally.
     Returns 0 or -ENOMEM. Caller holds the stream lock. */
 static int
@@ -200,6 +205,7 @@ s_queue_push (hub_stream_t *s, hub_event_t *ev)
     s->queue[(s->queue_head + s->queue_count) % s->queue_cap] = s_event_ref (ev);
     s->queue_count++;
     s->queue_bytes += ev->len;
+    atomic_fetch_add_explicit (&s_frames_queued, 1, memory_order_relaxed);
     if (ev->terminal)
         s->terminal_queued = true;
     return 0;
@@ -409,6 +415,7 @@ s_job_forget (hub_t *self, hub_job_t *job)
         self->newest = job->older;
     zhashx_delete (self->jobs, job->id);
     self->job_count--;
+    atomic_store_explicit (&self->jobs_cached, self->job_count, memory_order_relaxed);
     s_job_free (job);
 }
 
@@ -427,6 +434,7 @@ s_job_lookup (hub_t *self, const char *id, bool create, int64_t now_us)
         return NULL;
     }
     self->job_count++;
+    atomic_store_explicit (&self->jobs_cached, self->job_count, memory_order_relaxed);
     s_job_touch (self, job, now_us);
     return job;
 }
@@ -464,6 +472,7 @@ hub_new (const hub_limits_t *limits)
     if (!self)
         return NULL;
     self->limits = *limits;
+    atomic_init (&self->jobs_cached, 0);
     if (self->limits.ring_events == 0)
         self->limits.ring_events = 1;
     self->jobs = zhashx_new ();
@@ -731,6 +740,13 @@ hub_job_count (hub_t *self)
     size_t count = self->job_count;
     pthread_mutex_unlock (&self->lock);
     return count;
+}
+
+void
+hub_stats (hub_t *self, hub_stats_t *stats)
+{
+    stats->jobs_cached = atomic_load_explicit (&self->jobs_cached, memory_order_relaxed);
+    stats->frames_queued = atomic_load_explicit (&s_frames_queued, memory_order_relaxed);
 }
 
 /* --------------------------------------------------------------- streams */

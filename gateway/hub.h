@@ -106,6 +106,17 @@ void hub_close (hub_t *self);
 /*  Number of jobs cached. */
 size_t hub_job_count (hub_t *self);
 
+/*  What the hub counted, for /metrics. */
+typedef struct {
+    size_t jobs_cached;     /* as hub_job_count */
+    uint64_t frames_queued; /* frames queued to streams, by every hub of
+                               the process: a stream has no hub when it
+                               queues its first frames */
+} hub_stats_t;
+
+/*  Copies the counters without taking the hub's locks. Thread-safe. */
+void hub_stats (hub_t *self, hub_stats_t *stats);
+
 /*  Called under the stream's lock when the stream has nothing to send;
     must arrange for the reader to stop being called until woken. */
 typedef void (hub_sleep_fn) (void *arg);

@@ -17,6 +17,7 @@ typedef struct {
 static const route_row_t s_routes[] = {
     { ROUTE_HEALTHZ, "GET", "/healthz", "GET" },
     { ROUTE_READYZ, "GET", "/readyz", "GET" },
+    { ROUTE_METRICS, "GET", "/metrics", "GET" },
     { ROUTE_JOB_SUBMIT, "POST", "/api/jobs", "GET, POST" },
     { ROUTE_JOB_LIST, "GET", "/api/jobs", "GET, POST" },
     { ROUTE_QUICK_DEMO, "POST", "/api/quick/demo", "POST" },

@@ -19,6 +19,7 @@ typedef enum {
     ROUTE_JOB_CANCEL,  /* POST /api/jobs/{id}/cancel */
     ROUTE_JOB_RETRY,   /* POST /api/jobs/{id}/retry */
     ROUTE_JOB_ARTIFACT, /* GET, HEAD /api/jobs/{id}/artifacts/{name} */
+    ROUTE_METRICS,     /* GET  /metrics */
     ROUTE_COUNT
 } route_id_t;
 

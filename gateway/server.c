@@ -34,6 +34,7 @@
 #include "artifacts.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "phase.h"
 #include "render.h"
 #include "request.h"
@@ -55,6 +56,14 @@
     the 413 reaches the client on a healthy connection; a larger one is
     refused at once and the connection closed. */
 #define SERVER_DISCARD_LIMIT_BYTES (1024 * 1024)
+/*  Status codes counted per route: 100 to 599, each its own sample. */
+#define SERVER_FIRST_CODE 100
+#define SERVER_CODE_SLOTS 500
+/*  The request counters' row for requests that matched no route. */
+#define SERVER_UNMATCHED ROUTE_COUNT
+/*  Methods the request counters tell apart; the last slot is any other. */
+static const char *const s_counted_methods[] = { "GET", "POST", "HEAD", "other" };
+#define SERVER_METHOD_SLOTS (sizeof s_counted_methods / sizeof *s_counted_methods)
 
 struct server_t {
     struct MHD_Daemon *daemon;
@@ -65,6 +74,13 @@ struct server_t {
     int broker_timeout_ms;
     char artifact_dir[sizeof ((aura_config_t *) 0)->artifact_dir];
     atomic_int suspended;      /* connections suspended right now */
+
+    /* for /metrics: written by the HTTP thread, read without a lock */
+    atomic_uint_fast64_t requests[ROUTE_COUNT + 1][SERVER_METHOD_SLOTS][SERVER_CODE_SLOTS];
+    metrics_histogram_t request_duration;
+    atomic_uint_fast64_t streams_open;
+    atomic_uint_fast64_t streams_opened;
+    atomic_uint_fast64_t streams_cut;
 };
 
 typedef enum {
@@ -97,6 +113,7 @@ typedef struct {
     uint64_t last_event_id;
     hub_stream_t *stream;
     bool catching_up;          /* the stream is fed from the broker, detached */
+    bool stream_counted;       /* counted in streams_open until completed */
     uint64_t known_latest;     /* the broker had no event above this one */
     int stalled_rounds;        /* replays in a row that brought nothing new */
 } conn_t;
@@ -141,6 +158,21 @@ s_elapsed_ms (const conn_t *c)
     return (double) (proto_now_us () - c->started_us) / 1000.0;
 }
 
+/*  Counts a response of status to c's request. */
+static void
+s_count_request (conn_t *c, unsigned status)
+{
+    size_t row = c->route_result == ROUTE_MATCHED ? (size_t) c->route.id : SERVER_UNMATCHED;
+    size_t method = 0;
+    while (method < SERVER_METHOD_SLOTS - 1 && strcmp (c->method, s_counted_methods[method]))
+        method++;
+    if (status < SERVER_FIRST_CODE || status >= SERVER_FIRST_CODE + SERVER_CODE_SLOTS)
+        return; /* libmicrohttpd sends no such code */
+    atomic_fetch_add_explicit (
+        &c->server->requests[row][method][status - SERVER_FIRST_CODE], 1,
+        memory_order_relaxed);
+}
+
 /*  Queues response (which is released here; NULL when creating it
     failed) with the correlation id, content_type (may be NULL) and
     headers, a NULL-terminated list of name, value pairs (may be NULL). */
@@ -159,6 +191,9 @@ s_queue (conn_t *c, unsigned status, struct MHD_Response *response,
         MHD_add_response_header (response, headers[i], headers[i + 1]);
     enum MHD_Result rc = MHD_queue_response (c->conn, status, response);
     MHD_destroy_response (response);
+    s_count_request (c, status);
+    metrics_histogram_observe (&c->server->request_duration,
+                               proto_now_us () - c->started_us);
     log_write (status >= 500 ? AURA_LOG_WARN : AURA_LOG_INFO, c->cid, c->route.job,
                "%s %s %u %.1fms", c->method, c->path, status, s_elapsed_ms (c));
     return rc;
@@ -462,6 +497,8 @@ s_stream_read (void *cls, uint64_t pos, char *buf, size_t max)
         return n; /* 0 only after the stream suspended the connection */
     if (n == -ENODATA)
         return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == -ECONNABORTED)
+        atomic_fetch_add_explicit (&c->server->streams_cut, 1, memory_order_relaxed);
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -482,6 +519,12 @@ s_respond_stream (conn_t *c)
     MHD_set_connection_option (c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     enum MHD_Result rc = MHD_queue_response (c->conn, 200, response);
     MHD_destroy_response (response);
+    s_count_request (c, 200);
+    if (rc == MHD_YES) {
+        c->stream_counted = true;
+        atomic_fetch_add_explicit (&c->server->streams_open, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit (&c->server->streams_opened, 1, memory_order_relaxed);
+    }
     if (c->has_last_event_id)
         log_write (AURA_LOG_INFO, c->cid, c->route.job,
                    "%s %s 200 stream opened after #%" PRIu64 "%s %.1fms", c->method,
@@ -928,6 +971,81 @@ s_on_headers (conn_t *c, const char *url)
     return MHD_YES;
 }
 
+/*  The requests counted so far, one sample per route and code seen, in
+    a malloc'd array (*count items) that the caller frees. Returns NULL
+    (with *count 0) when there are none or memory runs out. */
+static metrics_request_count_t *
+s_request_counts (server_t *self, size_t *count)
+{
+    metrics_request_count_t *items = NULL;
+    size_t cap = 0;
+    *count = 0;
+    for (size_t row = 0; row <= ROUTE_COUNT; row++) {
+        for (size_t method = 0; method < SERVER_METHOD_SLOTS; method++) {
+            for (size_t slot = 0; slot < SERVER_CODE_SLOTS; slot++) {
+                uint64_t n = atomic_load_explicit (&self->requests[row][method][slot],
+                                                   memory_order_relaxed);
+                if (n == 0)
+                    continue;
+                if (*count == cap) {
+                    cap = cap ? cap * 2 : 32;
+                    metrics_request_count_t *grown = realloc (items, cap * sizeof *items);
+                    if (!grown) {
+                        free (items);
+                        *count = 0;
+                        return NULL;
+                    }
+                    items = grown;
+                }
+                metrics_request_count_t *item = &items[(*count)++];
+                item->route = row == SERVER_UNMATCHED ? "unmatched"
+                                                      : route_name ((route_id_t) row);
+                item->method = s_counted_methods[method];
+                item->code = (unsigned) (SERVER_FIRST_CODE + slot);
+                item->count = n;
+            }
+        }
+    }
+    return items;
+}
+
+/*  GET /metrics: every counter is an atomic, so no lock of the hub or
+    the bus is taken here. */
+static enum MHD_Result
+s_respond_metrics (conn_t *c)
+{
+    server_t *self = c->server;
+    metrics_snapshot_t snapshot = { 0 };
+    metrics_request_count_t *requests = s_request_counts (self, &snapshot.request_count);
+    snapshot.requests = requests;
+    metrics_histogram_read (&self->request_duration, &snapshot.request_duration);
+    snapshot.streams_open = atomic_load (&self->streams_open);
+    snapshot.streams_opened = atomic_load (&self->streams_opened);
+    snapshot.streams_cut = atomic_load (&self->streams_cut);
+    hub_stats_t hub;
+    hub_stats (self->hub, &hub);
+    snapshot.events_sent = hub.frames_queued;
+    snapshot.jobs_cached = hub.jobs_cached;
+    bus_stats_t bus;
+    bus_stats (self->bus, &bus);
+    snapshot.event_lag = bus.event_lag;
+    snapshot.broker_events_received = bus.events_received;
+    snapshot.broker_gaps = bus.gaps_found;
+    snapshot.broker_gaps_filled = bus.gaps_filled;
+    snapshot.broker_answers_malformed = bus.answers_malformed;
+    snapshot.broker_timeouts = bus.timeouts;
+
+    char *text = NULL;
+    size_t len = 0;
+    int rc = metrics_render (&snapshot, &text, &len);
+    free (requests);
+    if (rc < 0)
+        return s_respond_unavailable (c, "out of memory");
+    static const char *const headers[] = { MHD_HTTP_HEADER_CACHE_CONTROL, "no-store", NULL };
+    return s_respond (c, 200, text, len, "text/plain; version=0.0.4; charset=utf-8",
+                      headers);
+}
+
 /*  The request is complete (a body over the limit was counted, not kept). */
 static enum MHD_Result
 s_begin (conn_t *c)
@@ -959,6 +1077,8 @@ s_begin (conn_t *c)
                                "application/json", NULL);
     case ROUTE_READYZ:
         return s_call_simple (c, PROTO_PING);
+    case ROUTE_METRICS:
+        return s_respond_metrics (c);
     case ROUTE_JOB_GET:
         return s_call_simple (c, PROTO_GET);
     case ROUTE_JOB_EVENTS:
@@ -1091,6 +1211,8 @@ s_on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
                    s_elapsed_ms (c) / 1000.0);
         hub_stream_destroy (&c->stream);
     }
+    if (c->stream_counted)
+        atomic_fetch_sub_explicit (&c->server->streams_open, 1, memory_order_relaxed);
     bus_reply_destroy (&c->reply);
     free (c->body);
     free (c);
@@ -1179,6 +1301,15 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     self->broker_timeout_ms = cfg->broker_timeout_ms;
     snprintf (self->artifact_dir, sizeof self->artifact_dir, "%s", cfg->artifact_dir);
     atomic_init (&self->suspended, 0);
+    for (size_t row = 0; row <= ROUTE_COUNT; row++)
+        for (size_t method = 0; method < SERVER_METHOD_SLOTS; method++)
+            for (size_t code = 0; code < SERVER_CODE_SLOTS; code++)
+                atomic_init (&self->requests[row][method][code], 0);
+    metrics_histogram_init (&self->request_duration, metrics_request_bounds_us,
+                            metrics_request_bound_count);
+    atomic_init (&self->streams_open, 0);
+    atomic_init (&self->streams_opened, 0);
+    atomic_init (&self->streams_cut, 0);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
