@@ -3,9 +3,11 @@
 #include "support.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void
 test_dir_make (char *dir, size_t dir_size, const char *name)
@@ -13,6 +15,24 @@ test_dir_make (char *dir, size_t dir_size, const char *name)
     int n = snprintf (dir, dir_size, "/tmp/aura-%s-XXXXXX", name);
     ck_assert_msg (n > 0 && (size_t) n < dir_size, "directory name too long");
     ck_assert_msg (mkdtemp (dir) != NULL, "cannot make %s", dir);
+}
+
+int
+test_dir_count (const char *dir, const char *suffix)
+{
+    DIR *d = opendir (dir);
+    ck_assert_msg (d != NULL, "cannot read %s", dir);
+    size_t suffix_len = strlen (suffix);
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (d))) {
+        size_t len = strlen (entry->d_name);
+        if (len >= suffix_len
+            && strcmp (entry->d_name + len - suffix_len, suffix) == 0)
+            count++;
+    }
+    closedir (d);
+    return count;
 }
 
 static int

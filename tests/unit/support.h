@@ -9,6 +9,10 @@
     cannot. */
 void test_dir_make (char *dir, size_t dir_size, const char *name);
 
+/*  Number of entries of dir whose names end with suffix. Fails the running
+    test when dir cannot be read. */
+int test_dir_count (const char *dir, const char *suffix);
+
 /*  Removes dir and everything below it; does nothing for a missing dir. */
 void test_dir_remove (const char *dir);
 

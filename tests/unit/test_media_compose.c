@@ -36,23 +36,6 @@ s_remove_dir (void)
     test_dir_remove (s_dir);
 }
 
-static int
-s_count_files (const char *suffix)
-{
-    int count = 0;
-    DIR *dir = opendir (s_dir);
-    ck_assert_ptr_nonnull (dir);
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        size_t len = strlen (entry->d_name);
-        if (len >= strlen (suffix)
-            && strcmp (entry->d_name + len - strlen (suffix), suffix) == 0)
-            count++;
-    }
-    closedir (dir);
-    return count;
-}
-
 static char *
 s_read_file (const char *name)
 {
@@ -694,7 +677,7 @@ START_TEST (test_step_writes_timeline_and_subtitles)
     for (int i = 1; i < rec.reports; i++)
         ck_assert (rec.fractions[i] >= rec.fractions[i - 1]);
     s_check_outputs (&plan, &voice, &output);
-    ck_assert_int_eq (s_count_files (".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (s_dir, ".tmp"), 0);
 
     /* the topic's '&' and '<' are escaped in the VTT only */
     char *vtt = s_read_file ("video.vtt");
@@ -739,10 +722,10 @@ START_TEST (test_step_cancel_and_failures)
         if (rc == 0)
             break;   /* past the last question */
         ck_assert_int_eq (rc, -ECANCELED);
-        ck_assert_int_eq (s_count_files (".srt"), 0);
-        ck_assert_int_eq (s_count_files (".vtt"), 0);
-        ck_assert_int_eq (s_count_files ("timeline.json"), 0);
-        ck_assert_int_eq (s_count_files (".tmp"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, ".srt"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, ".vtt"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, "timeline.json"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, ".tmp"), 0);
         ck_assert_int_eq (output.artifact_count, 0);
     }
 

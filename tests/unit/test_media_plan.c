@@ -34,24 +34,6 @@ s_remove_dir (void)
     test_dir_remove (s_dir);
 }
 
-/*  Number of names in s_dir ending with suffix. */
-static int
-s_count_files (const char *suffix)
-{
-    int count = 0;
-    DIR *dir = opendir (s_dir);
-    ck_assert_ptr_nonnull (dir);
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        size_t len = strlen (entry->d_name);
-        if (len >= strlen (suffix)
-            && strcmp (entry->d_name + len - strlen (suffix), suffix) == 0)
-            count++;
-    }
-    closedir (dir);
-    return count;
-}
-
 static media_plan_t *
 s_build (const char *spec)
 {
@@ -451,7 +433,7 @@ START_TEST (test_save_load_round_trip)
     char path[256];
     ck_assert_int_eq (media_path (path, sizeof path, s_dir, "plan.json"), 0);
     ck_assert_int_eq (media_plan_save (&original, path), 0);
-    ck_assert_int_eq (s_count_files (".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (s_dir, ".tmp"), 0);
 
     media_plan_t loaded;
     pipeline_error_t error;
@@ -601,15 +583,15 @@ START_TEST (test_step_errors_and_cancel)
     ck_assert_int_eq (s_run_plan ("{\"brief\":{}}", &rec, &output, &error), -EINVAL);
     ck_assert_str_eq (error.code, "InvalidBrief");
     ck_assert_int_eq (output.artifact_count, 0);
-    ck_assert_int_eq (s_count_files (".json"), 0);
+    ck_assert_int_eq (test_dir_count (s_dir, ".json"), 0);
 
     for (int stop_at = 1; stop_at <= 2; stop_at++) {
         memset (&rec, 0, sizeof rec);
         rec.stop_at_call = stop_at;
         ck_assert_int_eq (s_run_plan ("{\"brief\":{\"topic\":\"Tides\"}}", &rec,
                                       &output, &error), -ECANCELED);
-        ck_assert_int_eq (s_count_files (".json"), 0);
-        ck_assert_int_eq (s_count_files (".tmp"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, ".json"), 0);
+        ck_assert_int_eq (test_dir_count (s_dir, ".tmp"), 0);
         ck_assert_int_eq (output.artifact_count, 0);
     }
     s_remove_dir ();

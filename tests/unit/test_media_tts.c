@@ -33,23 +33,6 @@ s_remove_dir (const char *dir)
     test_dir_remove (dir);
 }
 
-static int
-s_count_files (const char *dir_path, const char *suffix)
-{
-    int count = 0;
-    DIR *dir = opendir (dir_path);
-    ck_assert_ptr_nonnull (dir);
-    struct dirent *entry;
-    while ((entry = readdir (dir))) {
-        size_t len = strlen (entry->d_name);
-        if (len >= strlen (suffix)
-            && strcmp (entry->d_name + len - strlen (suffix), suffix) == 0)
-            count++;
-    }
-    closedir (dir);
-    return count;
-}
-
 /*  Writes plan.json for spec into dir; when narration is not NULL every
     scene says it. */
 static void
@@ -296,7 +279,7 @@ START_TEST (test_known_sentence)
         ck_assert_int_eq (stat (path, &st), 0);
         ck_assert_int_eq (artifact->size_bytes, st.st_size);
     }
-    ck_assert_int_eq (s_count_files (dir, ".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (dir, ".tmp"), 0);
     s_remove_dir (dir);
 }
 END_TEST
@@ -426,16 +409,16 @@ START_TEST (test_cancel_stops_synthesis)
     ck_assert_msg (done_ms - rec.stopped_at_ms < 1000, "stopped %lld ms after the cancel",
                    (long long) (done_ms - rec.stopped_at_ms));
     /* nothing half done is left: no WAV, no voice.json, no temporary file */
-    ck_assert_int_eq (s_count_files (dir, ".wav"), 0);
-    ck_assert_int_eq (s_count_files (dir, ".tmp"), 0);
-    ck_assert_int_eq (s_count_files (dir, "voice.json"), 0);
+    ck_assert_int_eq (test_dir_count (dir, ".wav"), 0);
+    ck_assert_int_eq (test_dir_count (dir, ".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (dir, "voice.json"), 0);
     ck_assert_int_eq (output.artifact_count, 0);
 
     /* espeak-ng works again after an aborted synthesis */
     s_write_plan (dir, "{\"brief\":{\"topic\":\"x\"}}", KNOWN_SENTENCE);
     s_recorder_init (&rec);
     ck_assert_int_eq (s_run_tts (dir, &rec, &output, &error), 0);
-    ck_assert_int_eq (s_count_files (dir, ".wav"), 3);
+    ck_assert_int_eq (test_dir_count (dir, ".wav"), 3);
     s_remove_dir (dir);
 }
 END_TEST
@@ -493,7 +476,7 @@ START_TEST (test_many_scenes_leave_room_in_artifacts)
     pipeline_output_t output;
     pipeline_error_t error;
     ck_assert_int_eq (s_run_tts (dir, &rec, &output, &error), 0);
-    ck_assert_int_eq (s_count_files (dir, ".wav"), 20);
+    ck_assert_int_eq (test_dir_count (dir, ".wav"), 20);
     ck_assert_int_le (output.artifact_count, PIPELINE_MAX_ARTIFACTS - 5);
     ck_assert_str_eq (output.artifacts[output.artifact_count - 1].name, "voice.json");
     ck_assert_int_eq (rec.warnings, 0);

@@ -81,25 +81,6 @@ s_tempdir_remove (char *dir)
     free (dir);
 }
 
-/*  Files in dir whose names end with suffix. */
-static int
-s_count_suffix (const char *dir, const char *suffix)
-{
-    DIR *d = opendir (dir);
-    ck_assert_ptr_nonnull (d);
-    int count = 0;
-    struct dirent *entry;
-    size_t suffix_len = strlen (suffix);
-    while ((entry = readdir (d))) {
-        size_t len = strlen (entry->d_name);
-        if (len >= suffix_len
-            && strcmp (entry->d_name + len - suffix_len, suffix) == 0)
-            count++;
-    }
-    closedir (d);
-    return count;
-}
-
 static void
 s_plan_make (media_plan_t *plan, int width, int height, const char *style,
              int scenes)
@@ -262,7 +243,7 @@ START_TEST (test_slides_have_the_plan_size)
     ck_assert_int_eq (warnings.count, 0);
     ck_assert_int_ge (progress.reports, 3);
     ck_assert (progress.last_fraction == 1.0);
-    ck_assert_int_eq (s_count_suffix (dir, ".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (dir, ".tmp"), 0);
 
     ck_assert_uint_eq (output.artifact_count, 4);
     for (size_t i = 0; i < output.artifact_count; i++) {
@@ -430,7 +411,7 @@ START_TEST (test_cancel_stops_between_slides)
     ck_assert (!media_file_exists (path));
     snprintf (path, sizeof path, "%s/thumbnail.png", dir);
     ck_assert (!media_file_exists (path));
-    ck_assert_int_eq (s_count_suffix (dir, ".tmp"), 0);
+    ck_assert_int_eq (test_dir_count (dir, ".tmp"), 0);
 
     free (plan);
     s_tempdir_remove (dir);
