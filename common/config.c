@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #include "phase.h"
 
 typedef enum { KIND_ENDPOINT, KIND_HTTP_ADDR, KIND_INT, KIND_CHOICE, KIND_STEP,
-               KIND_NAME, KIND_PATH, KIND_LOG_LEVEL, KIND_LOG_FORMAT } kind_t;
+               KIND_NAME, KIND_PATH, KIND_TEXT, KIND_SECRET, KIND_LOG_LEVEL,
+               KIND_LOG_FORMAT } kind_t;
 
 typedef struct {
     unsigned mask;       /* the config_option_t this setting belongs to */
@@ -22,67 +24,127 @@ typedef struct {
     const char *metavar;
     kind_t kind;
     const char *fallback;/* default, as text, parsed like any other value */
-    long min, max;       /* KIND_INT */
+    long min, max;       /* KIND_INT; KIND_SECRET: min length when set */
     const char *choices; /* KIND_CHOICE: space-separated */
     const char *help;
+    size_t offset;       /* of the field in aura_config_t */
+    size_t size;         /* of the field; 0: stored elsewhere */
 } setting_t;
+
+/*  Where a setting is stored: an int, or a char array. */
+#define INT_FIELD(name) offsetof (aura_config_t, name), sizeof (int)
+#define TEXT_FIELD(name) \
+    offsetof (aura_config_t, name), sizeof ((aura_config_t *) 0)->name
 
 static const setting_t s_settings[] = {
     { CONFIG_BROKER_FRONTEND, "AURA_BROKER_FRONTEND", "broker-frontend",
       "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7701", 0, 0, NULL,
-      "broker request/reply socket (ROUTER)" },
+      "broker request/reply socket (ROUTER)", TEXT_FIELD (broker_frontend) },
     { CONFIG_BROKER_JOBS, "AURA_BROKER_JOBS", "broker-jobs", "ENDPOINT",
       KIND_ENDPOINT, "tcp://127.0.0.1:7702", 0, 0, NULL,
-      "broker job dispatch socket (PUSH)" },
+      "broker job dispatch socket (PUSH)", TEXT_FIELD (broker_jobs) },
     { CONFIG_BROKER_EVENTS, "AURA_BROKER_EVENTS", "broker-events",
       "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7703", 0, 0, NULL,
-      "broker worker-event socket (PULL)" },
+      "broker worker-event socket (PULL)", TEXT_FIELD (broker_events) },
     { CONFIG_BROKER_PUBLISH, "AURA_BROKER_PUBLISH", "broker-publish",
       "ENDPOINT", KIND_ENDPOINT, "tcp://127.0.0.1:7704", 0, 0, NULL,
-      "broker event fan-out socket (PUB)" },
+      "broker event fan-out socket (PUB)", TEXT_FIELD (broker_publish) },
     { CONFIG_HTTP_ADDR, "AURA_HTTP_ADDR", "http-addr", "HOST:PORT",
       KIND_HTTP_ADDR, "127.0.0.1:8080", 0, 0, NULL,
-      "HTTP listen address; port 0 picks a free port" },
+      "HTTP listen address; port 0 picks a free port", 0, 0 },
     { CONFIG_WORKER_SLOTS, "AURA_WORKER_SLOTS", "worker-slots", "N", KIND_INT,
-      "1", 1, 64, NULL, "jobs this worker runs at once" },
+      "1", 1, 64, NULL, "jobs this worker runs at once", INT_FIELD (worker_slots) },
     { CONFIG_HEARTBEAT_MS, "AURA_HEARTBEAT_MS", "heartbeat-ms", "MS",
-      KIND_INT, "1000", 50, 60000, NULL, "worker heartbeat interval" },
+      KIND_INT, "1000", 50, 60000, NULL, "worker heartbeat interval",
+      INT_FIELD (heartbeat_ms) },
     { CONFIG_KEEPALIVE_S, "AURA_KEEPALIVE_S", "keepalive-s", "S", KIND_INT,
-      "10", 1, 3600, NULL, "keepalive comment on idle event streams" },
+      "10", 1, 3600, NULL, "keepalive comment on idle event streams",
+      INT_FIELD (keepalive_s) },
     { CONFIG_BROKER_TIMEOUT_MS, "AURA_BROKER_TIMEOUT_MS", "broker-timeout-ms",
       "MS", KIND_INT, "1500", 100, 60000, NULL,
-      "how long to wait for the broker before answering 503" },
+      "how long to wait for the broker before answering 503",
+      INT_FIELD (broker_timeout_ms) },
     { CONFIG_PIPELINE, "AURA_PIPELINE", "pipeline", "NAME", KIND_CHOICE,
       "media", 0, 0, "media synthetic",
       "pipeline that runs the jobs: media makes real videos, synthetic only "
-      "takes time (tests, benchmarks)" },
+      "takes time (tests, benchmarks)", TEXT_FIELD (pipeline) },
     { CONFIG_SYNTHETIC_STEP_MS, "AURA_SYNTHETIC_STEP_MS", "synthetic-step-ms",
       "MS", KIND_INT, "1000", 0, 600000, NULL,
-      "duration of each step of the synthetic pipeline" },
+      "duration of each step of the synthetic pipeline",
+      INT_FIELD (synthetic_step_ms) },
+    { CONFIG_SYNTHETIC_STEP_MS, "AURA_SYNTHETIC_REPORTS", "synthetic-reports",
+      "N", KIND_INT, "4", 1, 100000, NULL,
+      "progress reports per step of the synthetic pipeline",
+      INT_FIELD (synthetic_reports) },
     { CONFIG_SYNTHETIC_FAIL_STEP, "AURA_SYNTHETIC_FAIL_STEP",
       "synthetic-fail-step", "STEP", KIND_STEP, "", 0, 0, NULL,
       "make the synthetic pipeline fail in this step (plan|tts|visuals|"
-      "compose|render)" },
+      "compose|render)", TEXT_FIELD (synthetic_fail_step) },
     { CONFIG_WORKER_ID, "AURA_WORKER_ID", "worker-id", "NAME", KIND_NAME, "",
-      0, 0, NULL, "worker identity (default <hostname>-<pid>)" },
+      0, 0, NULL, "worker identity (default <hostname>-<pid>)",
+      TEXT_FIELD (worker_id) },
     { CONFIG_DATA_DIR, "AURA_DATA_DIR", "data-dir", "DIR", KIND_PATH,
-      "./var/data", 0, 0, NULL, "directory of the job journal (SQLite)" },
+      "./var/data", 0, 0, NULL, "directory of the job journal (SQLite)",
+      TEXT_FIELD (data_dir) },
     { CONFIG_ARTIFACT_DIR, "AURA_ARTIFACT_DIR", "artifact-dir", "DIR",
       KIND_PATH, "./var/artifacts", 0, 0, NULL,
       "directory of the jobs' outputs, one subdirectory per job (shared by "
-      "workers and gateways)" },
+      "workers and gateways)", TEXT_FIELD (artifact_dir) },
     { CONFIG_LEASE_MS, "AURA_LEASE_MS", "lease-ms", "MS", KIND_INT, "5000",
       100, 3600000, NULL,
-      "a worker silent this long loses its jobs (they are re-queued)" },
+      "a worker silent this long loses its jobs (they are re-queued)",
+      INT_FIELD (lease_ms) },
     { CONFIG_MAX_ATTEMPTS, "AURA_MAX_ATTEMPTS", "max-attempts", "N", KIND_INT,
-      "3", 1, 100, NULL, "attempts before a job whose workers vanish fails" },
+      "3", 1, 100, NULL, "attempts before a job whose workers vanish fails",
+      INT_FIELD (max_attempts) },
     { CONFIG_RETENTION_H, "AURA_RETENTION_H", "retention-h", "HOURS",
       KIND_INT, "168", 1, 87600, NULL,
-      "finished jobs older than this are pruned from the journal" },
+      "finished jobs older than this are pruned from the journal",
+      INT_FIELD (retention_h) },
+    { CONFIG_AUTH, "AURA_API_TOKEN", "api-token", "TOKEN", KIND_SECRET, "",
+      16, 0, NULL,
+      "bearer token that /api/* requires (unset: no auth; at least 16 "
+      "characters; prefer the environment to the flag)", TEXT_FIELD (api_token) },
+    { CONFIG_AUTH, "AURA_METRICS_TOKEN", "metrics-token", "TOKEN", KIND_SECRET,
+      "", 16, 0, NULL, "bearer token that /metrics requires (unset: open)",
+      TEXT_FIELD (metrics_token) },
+    { CONFIG_AUTH, "AURA_EVENT_TOKEN_TTL_S", "event-token-ttl-s", "S", KIND_INT,
+      "3600", 10, 604800, NULL,
+      "lifetime of the signed token in a job's events link",
+      INT_FIELD (event_token_ttl_s) },
+    { CONFIG_AUTH, "AURA_CORS_ORIGINS", "cors-origins", "LIST", KIND_TEXT, "",
+      0, 0, NULL,
+      "origins allowed to call the API from a browser: comma-separated, or * "
+      "(unset: same origin only)", TEXT_FIELD (cors_origins) },
+    { CONFIG_LIMITS, "AURA_MAX_STREAMS", "max-streams", "N", KIND_INT, "20000",
+      0, 1000000, NULL, "open event streams at most (0: no limit); beyond, 503",
+      INT_FIELD (max_streams) },
+    { CONFIG_LIMITS, "AURA_MAX_STREAMS_PER_IP", "max-streams-per-ip", "N",
+      KIND_INT, "64", 0, 1000000, NULL,
+      "open event streams per client address at most (0: no limit); beyond, "
+      "429", INT_FIELD (max_streams_per_ip) },
+    { CONFIG_LIMITS, "AURA_RATE_LIMIT", "rate-limit", "N", KIND_INT, "20", 0,
+      1000000, NULL,
+      "POSTs and stream opens per second per client address (0: no limit); "
+      "beyond, 429", INT_FIELD (rate_limit) },
+    { CONFIG_LIMITS, "AURA_RATE_BURST", "rate-burst", "N", KIND_INT, "60", 1,
+      1000000, NULL, "requests a client address may make at once before the "
+      "rate applies", INT_FIELD (rate_burst) },
+    { CONFIG_LIMITS, "AURA_SSE_MAX_BACKLOG", "sse-max-backlog", "BYTES",
+      KIND_INT, "262144", 4096, 67108864, NULL,
+      "unsent bytes of an event stream before its client is disconnected (it "
+      "reconnects and replays)", INT_FIELD (sse_max_backlog) },
+    { CONFIG_LIMITS, "AURA_REQUEST_TIMEOUT_S", "request-timeout-s", "S",
+      KIND_INT, "30", 1, 3600, NULL,
+      "a connection silent this long is closed (event streams excepted)",
+      INT_FIELD (request_timeout_s) },
+    { CONFIG_WEB_DIR, "AURA_WEB_DIR", "web-dir", "DIR", KIND_PATH,
+      "./gateway/web", 0, 0, NULL, "directory of the web UI served at /",
+      TEXT_FIELD (web_dir) },
     { CONFIG_LOG, "AURA_LOG_LEVEL", "log-level", "LEVEL", KIND_LOG_LEVEL,
-      "info", 0, 0, NULL, "debug|info|warn|error" },
+      "info", 0, 0, NULL, "debug|info|warn|error", 0, 0 },
     { CONFIG_LOG, "AURA_LOG_FORMAT", "log-format", "FORMAT", KIND_LOG_FORMAT,
-      "text", 0, 0, NULL, "text|json" },
+      "text", 0, 0, NULL, "text|json", 0, 0 },
 };
 
 #define SETTING_COUNT (sizeof s_settings / sizeof s_settings[0])
@@ -174,31 +236,22 @@ s_choice_valid (const char *choices, const char *value)
     return false;
 }
 
-/*  Stores one value into cfg. Returns 0, or -EINVAL with a reason in err. */
+/*  Stores one value into cfg. Returns 0, or -EINVAL with a reason in err
+    (which never repeats a secret). */
 static int
 s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
          const char *source, char *err, size_t err_size)
 {
-    char *dest = NULL;
-    size_t dest_size = 0;
+    char *field = s->size ? (char *) cfg + s->offset : NULL;
+    bool copy = false; /* the value goes to the text field as it is */
     const char *why = NULL;
     long number = 0;
 
     switch (s->kind) {
     case KIND_ENDPOINT:
-        if (!config_endpoint_valid (value)) {
+        if (!config_endpoint_valid (value))
             why = "expected tcp://…, ipc://… or inproc://…";
-            break;
-        }
-        if (s->mask == CONFIG_BROKER_FRONTEND)
-            dest = cfg->broker_frontend;
-        else if (s->mask == CONFIG_BROKER_JOBS)
-            dest = cfg->broker_jobs;
-        else if (s->mask == CONFIG_BROKER_EVENTS)
-            dest = cfg->broker_events;
-        else
-            dest = cfg->broker_publish;
-        dest_size = CONFIG_ENDPOINT_SIZE;
+        copy = true;
         break;
     case KIND_HTTP_ADDR:
         if (config_parse_host_port (value, cfg->http_host,
@@ -207,62 +260,48 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
             why = "expected IPv4:PORT or [IPv6]:PORT with a numeric address";
         break;
     case KIND_INT:
-        if (s_parse_long (value, s->min, s->max, &number) < 0) {
+        if (s_parse_long (value, s->min, s->max, &number) < 0)
             why = "expected an integer in range";
-            break;
-        }
-        if (s->mask == CONFIG_WORKER_SLOTS)
-            cfg->worker_slots = (int) number;
-        else if (s->mask == CONFIG_HEARTBEAT_MS)
-            cfg->heartbeat_ms = (int) number;
-        else if (s->mask == CONFIG_KEEPALIVE_S)
-            cfg->keepalive_s = (int) number;
-        else if (s->mask == CONFIG_BROKER_TIMEOUT_MS)
-            cfg->broker_timeout_ms = (int) number;
-        else if (s->mask == CONFIG_SYNTHETIC_STEP_MS)
-            cfg->synthetic_step_ms = (int) number;
-        else if (s->mask == CONFIG_LEASE_MS)
-            cfg->lease_ms = (int) number;
-        else if (s->mask == CONFIG_MAX_ATTEMPTS)
-            cfg->max_attempts = (int) number;
-        else if (s->mask == CONFIG_RETENTION_H)
-            cfg->retention_h = (int) number;
+        else
+            *(int *) field = (int) number;
         break;
     case KIND_CHOICE:
-        if (!s_choice_valid (s->choices, value)) {
+        if (!s_choice_valid (s->choices, value))
             why = "unknown value";
-            break;
-        }
-        dest = cfg->pipeline;
-        dest_size = sizeof cfg->pipeline;
+        copy = true;
         break;
     case KIND_STEP: {
         step_t step;
-        if (*value && step_parse (value, &step) < 0) {
+        if (*value && step_parse (value, &step) < 0)
             why = "expected plan, tts, visuals, compose or render";
-            break;
-        }
-        dest = cfg->synthetic_fail_step;
-        dest_size = sizeof cfg->synthetic_fail_step;
+        copy = true;
         break;
     }
     case KIND_NAME:
-        if (strlen (value) >= sizeof cfg->worker_id
-            || strcspn (value, " \t\r\n") != strlen (value)) {
+        if (strlen (value) >= s->size || strcspn (value, " \t\r\n") != strlen (value))
             why = "expected at most 64 characters without spaces";
-            break;
-        }
-        dest = cfg->worker_id;
-        dest_size = sizeof cfg->worker_id;
+        copy = true;
         break;
     case KIND_PATH:
-        if (!*value) {
+        if (!*value)
             why = "expected a directory path";
-            break;
-        }
-        dest = s->mask == CONFIG_DATA_DIR ? cfg->data_dir : cfg->artifact_dir;
-        dest_size = sizeof cfg->data_dir;
+        copy = true;
         break;
+    case KIND_TEXT:
+        copy = true;
+        break;
+    case KIND_SECRET: {
+        /* printable ASCII without spaces: it travels in an HTTP header */
+        size_t len = strlen (value);
+        bool printable = true;
+        for (size_t i = 0; i < len; i++)
+            if (value[i] <= ' ' || value[i] > '~')
+                printable = false;
+        if (len > 0 && (len < (size_t) s->min || !printable))
+            why = "expected at least 16 printable characters without spaces";
+        copy = true;
+        break;
+    }
     case KIND_LOG_LEVEL:
         if (log_level_parse (value, &cfg->log_level) < 0)
             why = "expected debug, info, warn or error";
@@ -277,15 +316,16 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
         break;
     }
 
-    if (!why && dest && (size_t) snprintf (dest, dest_size, "%s", value) >= dest_size)
+    if (!why && copy && (size_t) snprintf (field, s->size, "%s", value) >= s->size)
         why = "too long";
     if (why) {
+        const char *shown = s->kind == KIND_SECRET ? "(hidden)" : value;
         if (s->kind == KIND_INT)
             snprintf (err, err_size, "invalid %s '%.80s' (from %s): %s %ld..%ld",
-                      s->env, value, source, why, s->min, s->max);
+                      s->env, shown, source, why, s->min, s->max);
         else
             snprintf (err, err_size, "invalid %s '%.80s' (from %s): %s",
-                      s->env, value, source, why);
+                      s->env, shown, source, why);
         return -EINVAL;
     }
     return 0;

@@ -32,6 +32,14 @@ typedef enum {
     CONFIG_MAX_ATTEMPTS = 1u << 16,    /* AURA_MAX_ATTEMPTS */
     CONFIG_RETENTION_H = 1u << 17,     /* AURA_RETENTION_H */
     CONFIG_ARTIFACT_DIR = 1u << 18,    /* AURA_ARTIFACT_DIR */
+    CONFIG_AUTH = 1u << 19,            /* AURA_API_TOKEN, AURA_METRICS_TOKEN,
+                                          AURA_EVENT_TOKEN_TTL_S,
+                                          AURA_CORS_ORIGINS */
+    CONFIG_LIMITS = 1u << 20,          /* AURA_MAX_STREAMS(_PER_IP),
+                                          AURA_RATE_LIMIT, AURA_RATE_BURST,
+                                          AURA_SSE_MAX_BACKLOG,
+                                          AURA_REQUEST_TIMEOUT_S */
+    CONFIG_WEB_DIR = 1u << 21,         /* AURA_WEB_DIR */
 } config_option_t;
 
 typedef struct {
@@ -47,6 +55,7 @@ typedef struct {
     int broker_timeout_ms;/* 100..60000, default 1500 */
     char pipeline[32];    /* "media" (default) or "synthetic" */
     int synthetic_step_ms;/* 0..600000, default 1000 */
+    int synthetic_reports;/* progress reports per synthetic step, default 4 */
     char synthetic_fail_step[16]; /* a step name, or "" (default): never fail */
     char worker_id[64];   /* default "<hostname>-<pid>" */
     char data_dir[512];   /* broker journal directory, default ./var/data */
@@ -54,6 +63,17 @@ typedef struct {
     int lease_ms;         /* 100..3600000, default 5000 */
     int max_attempts;     /* 1..100, default 3 */
     int retention_h;      /* 1..87600, default 168 */
+    char api_token[256];  /* "" (default): the API is open */
+    char metrics_token[256]; /* "" (default): /metrics is open */
+    int event_token_ttl_s;/* 10..604800, default 3600 */
+    char cors_origins[1024]; /* comma-separated origins or "*"; "" = none */
+    int max_streams;      /* 0 (no limit)..1000000, default 20000 */
+    int max_streams_per_ip; /* default 64 */
+    int rate_limit;       /* POSTs and stream opens a second per address */
+    int rate_burst;       /* default 60 */
+    int sse_max_backlog;  /* bytes, default 262144 */
+    int request_timeout_s;/* idle connections (not streams), default 30 */
+    char web_dir[512];    /* the web UI, default ./gateway/web */
     log_level_t log_level;/* default info */
     bool log_json;        /* AURA_LOG_FORMAT=json */
 } aura_config_t;

@@ -81,6 +81,30 @@ START_TEST (test_settings_outside_the_program_are_ignored)
 }
 END_TEST
 
+START_TEST (test_secrets_are_never_echoed)
+{
+    aura_config_t cfg;
+    char err[256];
+    char *short_token[] = { "aura-test", "--api-token=short-secret", NULL };
+    ck_assert_int_eq (s_load (&cfg, CONFIG_AUTH, 2, short_token, err, sizeof err), -EINVAL);
+    ck_assert_msg (strstr (err, "AURA_API_TOKEN '(hidden)'"), "%s", err);
+    ck_assert_msg (!strstr (err, "short-secret"), "%s", err);
+    char *spaced[] = { "aura-test", "--metrics-token=a secret with spaces", NULL };
+    ck_assert_int_eq (s_load (&cfg, CONFIG_AUTH, 2, spaced, err, sizeof err), -EINVAL);
+    ck_assert_msg (!strstr (err, "secret"), "%s", err);
+
+    char *good[] = { "aura-test", "--api-token=0123456789abcdef-long", "--max-streams=0",
+                     "--sse-max-backlog=4096", NULL };
+    ck_assert_int_eq (s_load (&cfg, CONFIG_AUTH | CONFIG_LIMITS, 4, good, err, sizeof err), 0);
+    ck_assert_str_eq (cfg.api_token, "0123456789abcdef-long");
+    ck_assert_str_eq (cfg.metrics_token, "");
+    ck_assert_int_eq (cfg.max_streams, 0);
+    ck_assert_int_eq (cfg.max_streams_per_ip, 64);
+    ck_assert_int_eq (cfg.sse_max_backlog, 4096);
+    ck_assert_int_eq (cfg.event_token_ttl_s, 3600);
+}
+END_TEST
+
 START_TEST (test_invalid_values_name_the_setting)
 {
     static const struct {
@@ -174,6 +198,7 @@ main (void)
     tcase_add_test (tc, test_environment_then_flags);
     tcase_add_test (tc, test_settings_outside_the_program_are_ignored);
     tcase_add_test (tc, test_invalid_values_name_the_setting);
+    tcase_add_test (tc, test_secrets_are_never_echoed);
     tcase_add_test (tc, test_help_lists_only_the_program_settings);
     tcase_add_test (tc, test_host_port);
     suite_add_tcase (s, tc);
