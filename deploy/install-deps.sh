@@ -1,17 +1,23 @@
 #!/bin/sh
 # Installs the Debian 12 packages that building and testing Aura need.
 # Quiet and quick when everything is already present; uses sudo when not root.
+# With --fuzz, also clang and its libFuzzer runtime (make fuzz).
 set -eu
 
 packages="
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libmsgpack-dev libmicrohttpd-dev libjansson-dev
-  libsqlite3-dev
+  libsqlite3-dev libssl-dev
   libespeak-ng-dev espeak-ng-data libcairo2-dev libpango1.0-dev libpng-dev fonts-dejavu-core
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   check libsubunit-dev
   python3 python3-zmq curl
 "
+# libFuzzer and the sanitizer runtimes are only recommended by clang-14,
+# which the install below leaves out.
+if [ "${1:-}" = "--fuzz" ]; then
+    packages="$packages clang libclang-rt-14-dev"
+fi
 
 missing=""
 for p in $packages; do
