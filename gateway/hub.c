@@ -21,10 +21,12 @@
 
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "sse.h"
 
 struct hub_event_t {
     atomic_uint refs;
+    int64_t born_us;              /* when the gateway made it, for send lag */
     uint64_t seq;
     bool terminal;
     size_t len;
@@ -49,6 +51,9 @@ struct hub_stream_t {
     bool aborted;                 /* cut: fell too far behind */
     bool sleeping;
     bool keepalive_due;
+    bool all_jobs;                /* follows every job (all_hub->all_streams) */
+    hub_t *all_hub;               /* set while in that list */
+    bool farewell_sent;           /* the shutdown comment went out */
     int64_t last_write_us;
     hub_sleep_fn *sleep_fn;
     hub_wake_fn *wake_fn;
@@ -87,6 +92,9 @@ struct hub_t {
     atomic_size_t jobs_cached;    /* job_count, readable without the lock */
     bool closed;
     wake_list_t wakes;            /* reused by the publishing thread */
+    pthread_mutex_t all_lock;     /* after a job's lock, before a stream's */
+    hub_stream_t *all_streams;    /* streams of every job's events */
+    size_t all_count;
 };
 
 void
@@ -110,6 +118,7 @@ hub_event_new (uint64_t seq, bool terminal, const char *text, size_t len)
     if (!self)
         return NULL;
     atomic_init (&self->refs, 1);
+    self->born_us = proto_now_us ();
     self->seq = seq;
     self->terminal = terminal;
     self->len = len;
@@ -149,6 +158,18 @@ hub_event_terminal (const hub_event_t *self)
     return self->terminal;
 }
 
+/*  Length of the event's leading "id: N\n" line (0 when it has none):
+    a stream of every job sends events without it, because seqs are per
+    job and would mislead EventSource's Last-Event-ID. */
+static size_t
+s_id_line_len (const hub_event_t *ev)
+{
+    if (ev->len < 4 || memcmp (ev->text, "id: ", 4) != 0)
+        return 0;
+    const char *eol = memchr (ev->text, '\n', ev->len);
+    return eol ? (size_t) (eol - ev->text) + 1 : 0;
+}
+
 /* ----------------------------------------------------------- wake lists */
 
 /*  Remembers a stream to wake once every lock is released. When memory
@@ -184,6 +205,17 @@ s_wake_all (wake_list_t *list)
 /*  Frames queued to any stream of the process. Streams are made before
     they know their hub, so the count cannot live in one. */
 static atomic_uint_fast64_t s_frames_queued;
+/*  Bytes handed to connections, and per stream the time from an event's
+    making to its last byte handed over: process-wide, like the above. */
+static atomic_uint_fast64_t s_bytes_read;
+static metrics_histogram_t s_send_lag;
+static pthread_once_t s_send_lag_once = PTHREAD_ONCE_INIT;
+
+static void
+s_send_lag_init (void)
+{
+    metrics_histogram_init (&s_send_lag, metrics_lag_bounds_us, metrics_lag_bound_count);
+}
 
 /*  Appends a reference to ev to the stream's queue, unconditionally.
     Returns 0 or -ENOMEM. Caller holds the stream lock. */
@@ -236,6 +268,20 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
     bool changed = false;
     if (s->terminal_queued || s->aborted) {
         /* it has everything it will ever send */
+    }
+    else if (s->all_jobs) {
+        /* seqs are per job here: only the stream's limits apply */
+        if (s->queue_count >= limits->stream_max_events
+            || s->queue_bytes + ev->len > limits->stream_max_bytes
+            || s_queue_push (s, ev) < 0) {
+            log_write (AURA_LOG_WARN, s->cid, NULL,
+                       "stream of all jobs cut: %zu events (%zu bytes) not yet sent",
+                       s->queue_count, s->queue_bytes);
+            s->aborted = true;
+            s_queue_clear (s);
+        }
+        s->terminal_queued = false; /* one job's end is not the stream's */
+        changed = true;
     }
     else if (ev->seq <= s->cursor) {
         if (ev->terminal) {
@@ -468,6 +514,7 @@ s_replay (const hub_limits_t *limits, hub_job_t *job, hub_stream_t *s,
 hub_t *
 hub_new (const hub_limits_t *limits)
 {
+    pthread_once (&s_send_lag_once, s_send_lag_init);
     hub_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -481,6 +528,7 @@ hub_new (const hub_limits_t *limits)
         return NULL;
     }
     pthread_mutex_init (&self->lock, NULL);
+    pthread_mutex_init (&self->all_lock, NULL);
     return self;
 }
 
@@ -496,6 +544,7 @@ hub_destroy (hub_t **self_p)
         s_job_forget (self, self->oldest);
     zhashx_destroy (&self->jobs);
     free (self->wakes.items);
+    pthread_mutex_destroy (&self->all_lock);
     pthread_mutex_destroy (&self->lock);
     free (self);
 }
@@ -523,6 +572,12 @@ s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev)
     job->terminal = ev->terminal;
     for (hub_stream_t *s = job->streams; s; s = s->next)
         s_stream_offer (&self->limits, s, ev, &self->wakes);
+    if (self->all_count > 0) {
+        pthread_mutex_lock (&self->all_lock);
+        for (hub_stream_t *s = self->all_streams; s; s = s->next)
+            s_stream_offer (&self->limits, s, ev, &self->wakes);
+        pthread_mutex_unlock (&self->all_lock);
+    }
     return 0;
 }
 
@@ -705,6 +760,17 @@ hub_tick (hub_t *self, int64_t now_us)
         if (forget)
             s_job_forget (self, job);
     }
+    pthread_mutex_lock (&self->all_lock);
+    for (hub_stream_t *s = self->all_streams; s; s = s->next) {
+        pthread_mutex_lock (&s->lock);
+        if (s->sleeping && now_us - s->last_write_us >= self->limits.keepalive_us) {
+            s->keepalive_due = true;
+            s->sleeping = false;
+            s_wake_later (wakes, s);
+        }
+        pthread_mutex_unlock (&s->lock);
+    }
+    pthread_mutex_unlock (&self->all_lock);
     pthread_mutex_unlock (&self->lock);
     s_wake_all (wakes);
 }
@@ -728,6 +794,17 @@ hub_close (hub_t *self)
         }
         pthread_mutex_unlock (&job->lock);
     }
+    pthread_mutex_lock (&self->all_lock);
+    for (hub_stream_t *s = self->all_streams; s; s = s->next) {
+        pthread_mutex_lock (&s->lock);
+        s->closing = true;
+        if (s->sleeping) {
+            s->sleeping = false;
+            s_wake_later (&wakes, s);
+        }
+        pthread_mutex_unlock (&s->lock);
+    }
+    pthread_mutex_unlock (&self->all_lock);
     pthread_mutex_unlock (&self->lock);
     s_wake_all (&wakes);
     free (wakes.items);
@@ -747,6 +824,9 @@ hub_stats (hub_t *self, hub_stats_t *stats)
 {
     stats->jobs_cached = atomic_load_explicit (&self->jobs_cached, memory_order_relaxed);
     stats->frames_queued = atomic_load_explicit (&s_frames_queued, memory_order_relaxed);
+    stats->bytes_sent = atomic_load_explicit (&s_bytes_read, memory_order_relaxed);
+    pthread_once (&s_send_lag_once, s_send_lag_init);
+    metrics_histogram_read (&s_send_lag, &stats->send_lag);
 }
 
 /* --------------------------------------------------------------- streams */
@@ -783,6 +863,18 @@ hub_stream_destroy (hub_stream_t **self_p)
     if (!self)
         return;
     *self_p = NULL;
+    hub_t *hub = self->all_hub;
+    if (hub) {
+        pthread_mutex_lock (&hub->all_lock);
+        if (self->prev)
+            self->prev->next = self->next;
+        else
+            hub->all_streams = self->next;
+        if (self->next)
+            self->next->prev = self->prev;
+        hub->all_count--;
+        pthread_mutex_unlock (&hub->all_lock);
+    }
     hub_job_t *job = self->job;
     if (job) {
         pthread_mutex_lock (&job->lock);
@@ -936,6 +1028,36 @@ hub_stream_ended (hub_stream_t *self)
 }
 
 int
+hub_stream_attach_all (hub_t *self, hub_stream_t *stream)
+{
+    pthread_mutex_lock (&self->lock);
+    if (self->closed) {
+        pthread_mutex_unlock (&self->lock);
+        return -ESHUTDOWN;
+    }
+    pthread_mutex_lock (&stream->lock);
+    bool busy = stream->job || stream->all_hub;
+    if (!busy)
+        stream->all_jobs = true;
+    pthread_mutex_unlock (&stream->lock);
+    if (busy) {
+        pthread_mutex_unlock (&self->lock);
+        return -EBUSY;
+    }
+    pthread_mutex_lock (&self->all_lock);
+    stream->all_hub = self;
+    stream->prev = NULL;
+    stream->next = self->all_streams;
+    if (self->all_streams)
+        self->all_streams->prev = stream;
+    self->all_streams = stream;
+    self->all_count++;
+    pthread_mutex_unlock (&self->all_lock);
+    pthread_mutex_unlock (&self->lock);
+    return 0;
+}
+
+int
 hub_stream_attach (hub_t *self, hub_stream_t *stream, const char *id,
                    hub_event_t *first, uint64_t after_seq, bool final)
 {
@@ -990,6 +1112,8 @@ hub_stream_read (hub_stream_t *self, char *buf, size_t max, int64_t now_us)
     }
     while (n < max && self->queue_count > 0) {
         hub_event_t *ev = self->queue[self->queue_head];
+        if (self->all_jobs && self->head_offset == 0)
+            self->head_offset = s_id_line_len (ev);
         size_t take = ev->len - self->head_offset;
         if (take > max - n)
             take = max - n;
@@ -997,6 +1121,7 @@ hub_stream_read (hub_stream_t *self, char *buf, size_t max, int64_t now_us)
         n += take;
         self->head_offset += take;
         if (self->head_offset == ev->len) {
+            metrics_histogram_observe (&s_send_lag, now_us - ev->born_us);
             self->queue_bytes -= ev->len;
             hub_event_unref (&self->queue[self->queue_head]);
             self->queue_head = (self->queue_head + 1) % self->queue_cap;
@@ -1006,9 +1131,19 @@ hub_stream_read (hub_stream_t *self, char *buf, size_t max, int64_t now_us)
     }
     ssize_t rc;
     if (n > 0) {
+        atomic_fetch_add_explicit (&s_bytes_read, n, memory_order_relaxed);
         self->last_write_us = now_us;
         self->keepalive_due = false;
         rc = (ssize_t) n;
+    }
+    else if (self->closing && !self->terminal_queued && !self->farewell_sent
+             && sizeof SSE_SHUTDOWN_FRAME - 1 <= max) {
+        /* tells a watching person why the stream ends; EventSource
+           reconnects, to another gateway or this one once it is back */
+        memcpy (buf, SSE_SHUTDOWN_FRAME, sizeof SSE_SHUTDOWN_FRAME - 1);
+        self->farewell_sent = true;
+        self->last_write_us = now_us;
+        rc = (ssize_t) (sizeof SSE_SHUTDOWN_FRAME - 1);
     }
     else if (self->terminal_queued || self->closing)
         rc = -ENODATA;

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "metrics.h"
+
 typedef struct hub_t hub_t;
 typedef struct hub_event_t hub_event_t;
 typedef struct hub_stream_t hub_stream_t;
@@ -112,6 +114,9 @@ typedef struct {
     uint64_t frames_queued; /* frames queued to streams, by every hub of
                                the process: a stream has no hub when it
                                queues its first frames */
+    uint64_t bytes_sent;    /* bytes read out of streams, process-wide */
+    metrics_histogram_snapshot_t send_lag; /* event made → last byte read,
+                                              per stream, process-wide */
 } hub_stats_t;
 
 /*  Copies the counters without taking the hub's locks. Thread-safe. */
@@ -195,6 +200,13 @@ bool hub_stream_ended (hub_stream_t *self);
 int hub_stream_follow (hub_t *self, hub_stream_t *stream, const char *job,
                        uint64_t broker_latest);
 
+/*  Attaches a new stream to every job's events (GET /api/events): each
+    event the hub records from now on, for any job, is queued to it,
+    without its `id:` line (seqs are per job; the data carries jobId and
+    seq). Nothing is replayed. Returns 0, -EBUSY for a stream already
+    attached, or -ESHUTDOWN after hub_close. */
+int hub_stream_attach_all (hub_t *self, hub_stream_t *stream);
+
 /*  Queues first (a snapshot frame; may be NULL; the stream takes its own
     reference) and then attaches stream to job for every event above
     after_seq, from the ring and live. With final set the stream ends after
@@ -207,7 +219,7 @@ int hub_stream_attach (hub_t *self, hub_stream_t *stream, const char *job,
     when nothing is pending, after calling the sleep callback (the wake
     callback follows when there is something, a keepalive due included);
     -ENODATA when the stream has sent everything it ever will (its terminal
-    event; at shutdown, what was queued); -ECONNABORTED when it must be cut
+    event; at shutdown, what was queued and then SSE_SHUTDOWN_FRAME); -ECONNABORTED when it must be cut
     because it fell too far behind. */
 ssize_t hub_stream_read (hub_stream_t *self, char *buf, size_t max,
                          int64_t now_us);

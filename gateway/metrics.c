@@ -157,10 +157,25 @@ metrics_render (const metrics_snapshot_t *snapshot, char **text, size_t *len)
               snapshot->streams_cut);
     s_scalar (out, "sse_events_sent_total", "counter", "Event frames queued to SSE streams.",
               snapshot->events_sent);
+    s_scalar (out, "sse_bytes_sent_total", "counter",
+              "Bytes of SSE streams handed to their connections.", snapshot->bytes_sent);
+    s_scalar (out, "sse_reconnects_total", "counter",
+              "SSE streams opened with Last-Event-ID (a client resuming).",
+              snapshot->reconnects);
     s_histogram (out, "sse_event_lag_seconds",
                  "Age of a live event (now minus its ts) when the gateway receives it from "
                  "the broker.",
                  &snapshot->event_lag);
+    s_histogram (out, "sse_send_lag_seconds",
+                 "Time from the gateway holding an event to its last byte being handed to "
+                 "a stream's connection, per stream.",
+                 &snapshot->send_lag);
+    s_family (out, "requests_rejected_total", "counter",
+              "Requests refused before any work: rate limits, stream caps, "
+              "authentication, body size.");
+    for (size_t i = 0; i < snapshot->rejected_count; i++)
+        fprintf (out, METRICS_PREFIX "requests_rejected_total{reason=\"%s\"} %" PRIu64 "\n",
+                 snapshot->rejected[i].reason, snapshot->rejected[i].count);
 
     s_scalar (out, "broker_events_received_total", "counter",
               "Job events received from the broker's event bus.",

@@ -62,6 +62,12 @@ typedef struct {
     uint64_t count;
 } metrics_request_count_t;
 
+/*  One aura_gateway_requests_rejected_total sample. */
+typedef struct {
+    const char *reason; /* a fixed label value: "rate_limited", … */
+    uint64_t count;
+} metrics_reason_count_t;
+
 /*  Everything /metrics shows. The arrays are the caller's. */
 typedef struct {
     const metrics_request_count_t *requests;
@@ -72,7 +78,12 @@ typedef struct {
     uint64_t streams_opened;
     uint64_t streams_cut;
     uint64_t events_sent;
+    uint64_t bytes_sent;
+    uint64_t reconnects;
     metrics_histogram_snapshot_t event_lag;
+    metrics_histogram_snapshot_t send_lag;
+    const metrics_reason_count_t *rejected;
+    size_t rejected_count;
 
     uint64_t broker_events_received;
     uint64_t broker_gaps;

@@ -14,6 +14,9 @@
     reconnects. */
 #define SSE_RETRY_FRAME "retry: 1000\n\n"
 
+/*  The comment a stream ends with when the gateway shuts down. */
+#define SSE_SHUTDOWN_FRAME ": gateway shutting down, reconnect\n\n"
+
 /*  Longest keepalive comment sse_render_keepalive writes, with its NUL. */
 #define SSE_KEEPALIVE_MAX 64
 
