@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "config.h"
 #include "hub.h"
@@ -25,7 +26,8 @@ main (int argc, char **argv)
     int rc = config_load (&cfg,
                           CONFIG_BROKER_FRONTEND | CONFIG_BROKER_PUBLISH | CONFIG_HTTP_ADDR
                               | CONFIG_KEEPALIVE_S | CONFIG_BROKER_TIMEOUT_MS | CONFIG_LOG
-                              | CONFIG_ARTIFACT_DIR,
+                              | CONFIG_ARTIFACT_DIR | CONFIG_AUTH | CONFIG_LIMITS
+                              | CONFIG_WEB_DIR,
                           "aura-gateway",
                           "HTTP front of Aura: job API and live progress over Server-Sent "
                           "Events.",
@@ -33,6 +35,16 @@ main (int argc, char **argv)
     if (rc == 1)
         return 0;
     if (rc < 0) {
+        fprintf (stderr, "aura-gateway: %s\n", err);
+        return 2;
+    }
+    auth_config_t auth_cfg = {
+        .api_token = cfg.api_token,
+        .metrics_token = cfg.metrics_token,
+        .cors_origins = cfg.cors_origins,
+        .event_token_ttl_s = cfg.event_token_ttl_s,
+    };
+    if (auth_config_check (&auth_cfg, err, sizeof err) < 0) {
         fprintf (stderr, "aura-gateway: %s\n", err);
         return 2;
     }
@@ -55,6 +67,7 @@ main (int argc, char **argv)
     hub_limits_t limits;
     hub_limits_default (&limits);
     limits.keepalive_us = (int64_t) cfg.keepalive_s * 1000000;
+    limits.stream_max_bytes = (size_t) cfg.sse_max_backlog;
     hub_t *hub = hub_new (&limits);
     if (!hub) {
         log_error ("out of memory");

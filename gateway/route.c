@@ -18,6 +18,7 @@ static const route_row_t s_routes[] = {
     { ROUTE_HEALTHZ, "GET", "/healthz", "GET" },
     { ROUTE_READYZ, "GET", "/readyz", "GET" },
     { ROUTE_METRICS, "GET", "/metrics", "GET" },
+    { ROUTE_EVENTS, "GET", "/api/events", "GET" },
     { ROUTE_JOB_SUBMIT, "POST", "/api/jobs", "GET, POST" },
     { ROUTE_JOB_LIST, "GET", "/api/jobs", "GET, POST" },
     { ROUTE_QUICK_DEMO, "POST", "/api/quick/demo", "POST" },
@@ -87,6 +88,16 @@ s_shape_match (const char *pattern, const char *path, size_t len, path_segment_t
     return j == len;
 }
 
+/*  True for /api and everything under it: no UI file lives there, so an
+    unknown API path answers 404 as JSON, not the UI. */
+static bool
+s_in_api (const char *path, size_t len)
+{
+    static const char prefix[] = "/api";
+    size_t n = sizeof prefix - 1;
+    return len >= n && memcmp (path, prefix, n) == 0 && (len == n || path[n] == '/');
+}
+
 route_result_t
 route_match (const char *method, const char *path, size_t path_len,
              route_t *route)
@@ -116,9 +127,21 @@ route_match (const char *method, const char *path, size_t path_len,
         }
         return ROUTE_MATCHED;
     }
+    if (shape_only && strcmp (method, "OPTIONS") == 0) {
+        route->id = ROUTE_PREFLIGHT;
+        route->allow = shape_only->allow;
+        return ROUTE_MATCHED;
+    }
     if (shape_only) {
         route->allow = shape_only->allow;
         return ROUTE_METHOD_NOT_ALLOWED;
+    }
+    if (!s_in_api (path, path_len)) {
+        route->allow = "GET, HEAD";
+        if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
+            return ROUTE_METHOD_NOT_ALLOWED;
+        route->id = ROUTE_WEB;
+        return ROUTE_MATCHED;
     }
     return ROUTE_NOT_FOUND;
 }
@@ -126,6 +149,10 @@ route_match (const char *method, const char *path, size_t path_len,
 const char *
 route_name (route_id_t id)
 {
+    if (id == ROUTE_WEB)
+        return "/{file}";
+    if (id == ROUTE_PREFLIGHT)
+        return "OPTIONS";
     for (size_t r = 0; r < sizeof s_routes / sizeof *s_routes; r++)
         if (s_routes[r].id == id)
             return s_routes[r].pattern;

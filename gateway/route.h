@@ -20,6 +20,10 @@ typedef enum {
     ROUTE_JOB_RETRY,   /* POST /api/jobs/{id}/retry */
     ROUTE_JOB_ARTIFACT, /* GET, HEAD /api/jobs/{id}/artifacts/{name} */
     ROUTE_METRICS,     /* GET  /metrics */
+    ROUTE_EVENTS,      /* GET  /api/events */
+    ROUTE_WEB,         /* GET, HEAD any path outside /api, /healthz, /readyz,
+                          /metrics: a file of the web UI */
+    ROUTE_PREFLIGHT,   /* OPTIONS on any API path (CORS preflight) */
     ROUTE_COUNT
 } route_id_t;
 
@@ -48,7 +52,10 @@ typedef struct {
     "/api/jobs/%2e%2e%2fx" is a malformed id, not another path. Paths
     match exactly: no trailing slash, no empty segment. The method is checked
     before the job id, so a wrong method on a job path answers 405 whatever
-    the id. route is always written. */
+    the id. OPTIONS on an endpoint's path is ROUTE_PREFLIGHT, with allow
+    set to that path's methods. GET and HEAD of any other path outside
+    /api/ are ROUTE_WEB (the server decides whether a file is there);
+    other methods there answer 405. route is always written. */
 route_result_t route_match (const char *method, const char *path,
                             size_t path_len, route_t *route);
 

@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "artifacts.h"
+#include "auth.h"
+#include "client_limits.h"
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
@@ -40,18 +42,30 @@
 #include "request.h"
 #include "route.h"
 #include "sse.h"
+#include "web.h"
 
-/*  Per-connection memory pool (headers, read and write buffers). */
-#define SERVER_CONNECTION_MEMORY_BYTES (16 * 1024)
-/*  Idle timeout of connections that are not streams. */
-#define SERVER_CONNECTION_TIMEOUT_S 30
+/*  Per-connection memory pool (headers, read and write buffers): what an
+    idle stream costs, besides its hub stream. 8 KiB holds the request
+    headers a browser sends (cookies included) and a stream's write
+    buffer. */
+#define SERVER_CONNECTION_MEMORY_BYTES (8 * 1024)
+/*  Connections from one address beyond its stream cap, for its other
+    requests; past this libmicrohttpd refuses the connection itself, which
+    is what stops one address from holding thousands of half-sent
+    requests (slow loris). */
+#define SERVER_PER_IP_EXTRA_CONNECTIONS 32
+/*  What an event token for the stream of all jobs is signed for: no job
+    id can be "*". */
+#define SERVER_ALL_JOBS_SUBJECT "*"
 /*  Replays in a row that bring no new event before a stream that cannot
     catch up is given up (its client reconnects). */
 #define SERVER_MAX_STALLED_REPLAYS 3
 /*  Most query parameters read from a request. */
 #define SERVER_MAX_QUERY_ARGS 16
-/*  Bytes an SSE reader is asked for at most at once. */
-#define SERVER_STREAM_BLOCK_BYTES 4096
+/*  Bytes an SSE reader is asked for at most at once: small, because
+    libmicrohttpd keeps this much per stream. A burst of events takes a
+    few more calls; a keepalive or an event fits one. */
+#define SERVER_STREAM_BLOCK_BYTES 1024
 /*  A body over the limit but under this is read and thrown away so that
     the 413 reaches the client on a healthy connection; a larger one is
     refused at once and the connection closed. */
@@ -62,7 +76,23 @@
 /*  The request counters' row for requests that matched no route. */
 #define SERVER_UNMATCHED ROUTE_COUNT
 /*  Methods the request counters tell apart; the last slot is any other. */
-static const char *const s_counted_methods[] = { "GET", "POST", "HEAD", "other" };
+static const char *const s_counted_methods[] = { "GET", "POST", "HEAD", "OPTIONS",
+                                                 "other" };
+
+/*  Why a request was refused before any work, for /metrics. */
+typedef enum {
+    REJECT_RATE_LIMITED = 0,
+    REJECT_STREAMS_GLOBAL,
+    REJECT_STREAMS_PER_IP,
+    REJECT_UNAUTHORIZED,
+    REJECT_BODY_TOO_LARGE,
+    REJECT_CORS,
+    REJECT_COUNT
+} reject_t;
+static const char *const s_reject_names[REJECT_COUNT] = {
+    "rate_limited", "streams_global", "streams_per_ip", "unauthorized",
+    "body_too_large", "cors_origin",
+};
 #define SERVER_METHOD_SLOTS (sizeof s_counted_methods / sizeof *s_counted_methods)
 
 struct server_t {
@@ -73,6 +103,9 @@ struct server_t {
     int port;
     int broker_timeout_ms;
     char artifact_dir[sizeof ((aura_config_t *) 0)->artifact_dir];
+    char web_dir[sizeof ((aura_config_t *) 0)->web_dir];
+    auth_t *auth;
+    client_limits_t *limits;
     atomic_int suspended;      /* connections suspended right now */
 
     /* for /metrics: written by the HTTP thread, read without a lock */
@@ -81,6 +114,8 @@ struct server_t {
     atomic_uint_fast64_t streams_open;
     atomic_uint_fast64_t streams_opened;
     atomic_uint_fast64_t streams_cut;
+    atomic_uint_fast64_t reconnects;
+    atomic_uint_fast64_t rejected[REJECT_COUNT];
 };
 
 typedef enum {
@@ -105,12 +140,19 @@ typedef struct {
     bool body_too_large;
     size_t body_discarded;
 
+    struct sockaddr_storage client; /* the peer, for limits */
+    bool has_client;
+    char allow_origin[256];    /* Access-Control-Allow-Origin, "" = none */
+    bool stream_admitted;      /* counted by client_limits until completed */
+
     atomic_int call_state;     /* call_state_t */
     int call_status;           /* bus_done_fn status, valid once CALL_DONE */
     bus_reply_t *reply;
 
     bool has_last_event_id;
     uint64_t last_event_id;
+    bool all_jobs;             /* GET /api/events */
+    char web_path[WEB_PATH_SIZE]; /* ROUTE_WEB: the file, "" = none */
     hub_stream_t *stream;
     bool catching_up;          /* the stream is fed from the broker, detached */
     bool stream_counted;       /* counted in streams_open until completed */
@@ -173,6 +215,27 @@ s_count_request (conn_t *c, unsigned status)
         memory_order_relaxed);
 }
 
+static void
+s_reject (conn_t *c, reject_t reason)
+{
+    atomic_fetch_add_explicit (&c->server->rejected[reason], 1, memory_order_relaxed);
+}
+
+/*  The headers every answer carries: the correlation id, and CORS ones
+    when the request's origin may read the answer. */
+static void
+s_add_common_headers (conn_t *c, struct MHD_Response *response)
+{
+    MHD_add_response_header (response, "X-Correlation-ID", c->cid);
+    if (c->allow_origin[0]) {
+        MHD_add_response_header (response, "Access-Control-Allow-Origin", c->allow_origin);
+        MHD_add_response_header (response, "Access-Control-Expose-Headers",
+                                 AUTH_CORS_EXPOSE_HEADERS);
+    }
+    if (auth_cors_varies (c->server->auth))
+        MHD_add_response_header (response, MHD_HTTP_HEADER_VARY, AUTH_CORS_VARY);
+}
+
 /*  Queues response (which is released here; NULL when creating it
     failed) with the correlation id, content_type (may be NULL) and
     headers, a NULL-terminated list of name, value pairs (may be NULL). */
@@ -184,7 +247,7 @@ s_queue (conn_t *c, unsigned status, struct MHD_Response *response,
         log_write (AURA_LOG_ERROR, c->cid, c->route.job, "cannot create a response");
         return MHD_NO;
     }
-    MHD_add_response_header (response, "X-Correlation-ID", c->cid);
+    s_add_common_headers (c, response);
     if (content_type)
         MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     for (size_t i = 0; headers && headers[i]; i += 2)
@@ -239,6 +302,7 @@ s_respond_problem (conn_t *c, unsigned status, const char *detail,
 static enum MHD_Result
 s_respond_too_large (conn_t *c, const char *const *headers)
 {
+    s_reject (c, REJECT_BODY_TOO_LARGE);
     char detail[80];
     snprintf (detail, sizeof detail, "the request body is larger than %d bytes",
               REQUEST_MAX_BODY_BYTES);
@@ -511,7 +575,7 @@ s_respond_stream (conn_t *c)
         hub_stream_destroy (&c->stream);
         return s_respond_unavailable (c, "out of memory");
     }
-    MHD_add_response_header (response, "X-Correlation-ID", c->cid);
+    s_add_common_headers (c, response);
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header (response, "X-Accel-Buffering", "no");
@@ -522,6 +586,8 @@ s_respond_stream (conn_t *c)
     s_count_request (c, 200);
     if (rc == MHD_YES) {
         c->stream_counted = true;
+        if (c->has_last_event_id)
+            atomic_fetch_add_explicit (&c->server->reconnects, 1, memory_order_relaxed);
         atomic_fetch_add_explicit (&c->server->streams_open, 1, memory_order_relaxed);
         atomic_fetch_add_explicit (&c->server->streams_opened, 1, memory_order_relaxed);
     }
@@ -736,6 +802,58 @@ s_begin_list (conn_t *c)
     return s_start_call (c, request);
 }
 
+/*  Replaces the events link in links (an object of a job document, may
+    be NULL) by one that carries a token signed for subject: EventSource
+    cannot send the Authorization header. */
+static void
+s_sign_link (conn_t *c, json_t *links, const char *subject, const char *path)
+{
+    if (!json_is_object (links))
+        return;
+    char token[AURA_EVENT_TOKEN_MAX];
+    if (auth_event_token (c->server->auth, subject, (int64_t) time (NULL), token,
+                          sizeof token)
+        < 0)
+        return;
+    char url[128 + AURA_EVENT_TOKEN_MAX];
+    snprintf (url, sizeof url, "%s?token=%s", path, token);
+    json_object_set_new (links, "events", json_string (url));
+}
+
+/*  With auth on, signs the events links of doc: a job or accepted answer
+    (links of its own), or a page (each item's, and the page's link to
+    the stream of all jobs, which it carries whether or not auth is on).
+    Returns doc. */
+static json_t *
+s_sign_links (conn_t *c, json_t *doc)
+{
+    if (!doc)
+        return NULL;
+    json_t *items = json_object_get (doc, "items");
+    if (json_is_array (items)) {
+        json_t *links = json_pack ("{s:s}", "events", "/api/events");
+        if (links)
+            json_object_set_new (doc, "links", links);
+    }
+    if (!auth_enabled (c->server->auth))
+        return doc;
+    char path[64];
+    const char *job = json_string_value (json_object_get (doc, "jobId"));
+    if (job && render_job_path (job, "/events", path, sizeof path) == 0)
+        s_sign_link (c, json_object_get (doc, "links"), job, path);
+    size_t i;
+    json_t *item;
+    json_array_foreach (items, i, item) {
+        job = json_string_value (json_object_get (item, "jobId"));
+        if (job && render_job_path (job, "/events", path, sizeof path) == 0)
+            s_sign_link (c, json_object_get (item, "links"), job, path);
+    }
+    if (json_is_array (items))
+        s_sign_link (c, json_object_get (doc, "links"), SERVER_ALL_JOBS_SUBJECT,
+                     "/api/events");
+    return doc;
+}
+
 /*  The handler's work once the broker call has finished. */
 static enum MHD_Result
 s_on_reply (conn_t *c)
@@ -757,18 +875,21 @@ s_on_reply (conn_t *c)
         render_job_path (reply->job, "", location, sizeof location);
         const char *const headers[] = { MHD_HTTP_HEADER_LOCATION, location, NULL };
         snprintf (c->route.job, sizeof c->route.job, "%s", reply->job);
-        return s_respond_json (c, 202, render_accepted (reply, c->cid), "application/json",
-                               headers);
+        return s_respond_json (c, 202, s_sign_links (c, render_accepted (reply, c->cid)),
+                               "application/json", headers);
     }
     case ROUTE_JOB_GET:
-        return s_respond_json (c, 200, render_job (reply), "application/json", NULL);
+        return s_respond_json (c, 200, s_sign_links (c, render_job (reply)),
+                               "application/json", NULL);
     case ROUTE_JOB_CANCEL:
     case ROUTE_JOB_RETRY:
-        return s_respond_json (c, 202, render_job (reply), "application/json", NULL);
-    case ROUTE_JOB_LIST:
-        return s_respond_json (c, 200,
-                               render_job_page (answer->jobs, answer->count, reply->cursor),
+        return s_respond_json (c, 202, s_sign_links (c, render_job (reply)),
                                "application/json", NULL);
+    case ROUTE_JOB_LIST:
+        return s_respond_json (
+            c, 200,
+            s_sign_links (c, render_job_page (answer->jobs, answer->count, reply->cursor)),
+            "application/json", NULL);
     case ROUTE_JOB_EVENTS:
         return s_open_stream (c, reply);
     default:
@@ -830,6 +951,9 @@ s_artifact_open (conn_t *c, struct stat *st)
     return fd;
 }
 
+static enum MHD_Result s_respond_file (conn_t *c, int fd, const struct stat *st,
+                                       const char *content_type);
+
 /*  GET and HEAD /api/jobs/{id}/artifacts/{name}: the file as it is on
     disk, sent with sendfile from its descriptor; conditional on
     If-None-Match and one byte range at most (see artifacts.h). The job
@@ -873,13 +997,22 @@ s_begin_artifact (conn_t *c)
         }
     }
 
+    return s_respond_file (c, fd, &st, artifacts_content_type (name));
+}
+
+/*  Answers with the regular file fd (taken over: closed here or by the
+    response) as it is on disk, sent with sendfile: conditional on
+    If-None-Match, and one byte range at most (see artifacts.h). */
+static enum MHD_Result
+s_respond_file (conn_t *c, int fd, const struct stat *stp, const char *content_type)
+{
+    struct stat st = *stp;
     uint64_t size = (uint64_t) st.st_size;
     char etag[ARTIFACTS_ETAG_SIZE];
     char last_modified[40];
     int64_t mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     artifacts_etag_format (size, mtime_ns, (uint64_t) st.st_ino, etag, sizeof etag);
     s_http_date (st.st_mtim.tv_sec, last_modified, sizeof last_modified);
-    const char *content_type = artifacts_content_type (name);
 
     const char *if_none_match
         = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -910,7 +1043,7 @@ s_begin_artifact (conn_t *c)
                 MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes", NULL };
         char detail[160];
         snprintf (detail, sizeof detail,
-                  "the range %.60s lies outside the %" PRIu64 "-byte artifact", range, size);
+                  "the range %.60s lies outside the %" PRIu64 "-byte file", range, size);
         return s_respond_problem (c, 416, detail, NULL, headers);
     }
     snprintf (content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
@@ -957,6 +1090,9 @@ static enum MHD_Result
 s_on_headers (conn_t *c, const char *url)
 {
     c->route_result = route_match (c->method, url, strlen (url), &c->route);
+    if (c->route_result == ROUTE_MATCHED && c->route.id == ROUTE_WEB
+        && web_resolve (url, strlen (url), c->web_path, sizeof c->web_path) < 0)
+        c->web_path[0] = '\0';
     if (c->route_result != ROUTE_MATCHED
         || (c->route.id != ROUTE_JOB_SUBMIT && c->route.id != ROUTE_QUICK_DEMO))
         return MHD_YES;
@@ -1025,6 +1161,16 @@ s_respond_metrics (conn_t *c)
     hub_stats_t hub;
     hub_stats (self->hub, &hub);
     snapshot.events_sent = hub.frames_queued;
+    snapshot.bytes_sent = hub.bytes_sent;
+    snapshot.send_lag = hub.send_lag;
+    snapshot.reconnects = atomic_load (&self->reconnects);
+    metrics_reason_count_t rejected[REJECT_COUNT];
+    for (size_t i = 0; i < REJECT_COUNT; i++) {
+        rejected[i].reason = s_reject_names[i];
+        rejected[i].count = atomic_load (&self->rejected[i]);
+    }
+    snapshot.rejected = rejected;
+    snapshot.rejected_count = REJECT_COUNT;
     snapshot.jobs_cached = hub.jobs_cached;
     bus_stats_t bus;
     bus_stats (self->bus, &bus);
@@ -1046,10 +1192,200 @@ s_respond_metrics (conn_t *c)
                       headers);
 }
 
+/* ------------------------------------------------------------- web UI */
+
+/*  GET and HEAD of a web UI file: c->web_path (resolved from the full
+    request path by s_on_headers) under the web directory. */
+static enum MHD_Result
+s_begin_web (conn_t *c)
+{
+    char detail[WEB_PATH_SIZE + 64];
+    if (!c->web_path[0]) {
+        snprintf (detail, sizeof detail, "no resource at %s", c->path);
+        return s_respond_problem (c, 404, detail, NULL, NULL);
+    }
+    int dir_fd = open (c->server->web_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = dir_fd < 0 ? -1
+                        : openat (dir_fd, c->web_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (dir_fd >= 0)
+        close (dir_fd);
+    struct stat st;
+    if (fd >= 0 && (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))) {
+        close (fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        snprintf (detail, sizeof detail, "no resource at %s", c->path);
+        return s_respond_problem (c, 404, detail, NULL, NULL);
+    }
+    return s_respond_file (c, fd, &st, web_content_type (c->web_path));
+}
+
+/* ---------------------------------------------------------- admission */
+
+/*  True for paths under /api, which need the API token. */
+static bool
+s_path_in_api (const char *path)
+{
+    return strncmp (path, "/api", 4) == 0 && (path[4] == '\0' || path[4] == '/');
+}
+
+/*  The answer to a request without the credentials its path needs. */
+static enum MHD_Result
+s_respond_unauthorized (conn_t *c, const char *detail, bool presented)
+{
+    s_reject (c, REJECT_UNAUTHORIZED);
+    const char *const headers[]
+        = { MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+            presented ? "Bearer realm=\"aura\", error=\"invalid_token\""
+                      : "Bearer realm=\"aura\"",
+            NULL };
+    return s_respond_problem (c, 401, detail, NULL, headers);
+}
+
+/*  Checks the credentials c's path needs: the API token for /api/... (or,
+    for an event stream, the token of its signed link), the metrics token
+    for /metrics. Returns MHD_YES with *answered false when the request
+    may go on; otherwise the 401 has been queued. */
+static enum MHD_Result
+s_authorize (conn_t *c, bool *answered)
+{
+    *answered = false;
+    auth_t *auth = c->server->auth;
+    const char *header = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION);
+    bool is_metrics = c->route_result == ROUTE_MATCHED && c->route.id == ROUTE_METRICS;
+    if (is_metrics) {
+        if (auth_check_metrics (auth, header))
+            return MHD_YES;
+        *answered = true;
+        return s_respond_unauthorized (
+            c, "/metrics needs Authorization: Bearer with the metrics token", header != NULL);
+    }
+    if (!s_path_in_api (c->path) || !auth_enabled (auth) || auth_check_bearer (auth, header))
+        return MHD_YES;
+
+    bool is_stream = c->route_result == ROUTE_MATCHED
+                     && (c->route.id == ROUTE_JOB_EVENTS || c->route.id == ROUTE_EVENTS);
+    const char *token = is_stream ? MHD_lookup_connection_value (
+                                        c->conn, MHD_GET_ARGUMENT_KIND, "token")
+                                  : NULL;
+    *answered = true;
+    if (!token)
+        return s_respond_unauthorized (
+            c, "this API needs Authorization: Bearer with the API token", header != NULL);
+    const char *subject = c->route.id == ROUTE_EVENTS ? SERVER_ALL_JOBS_SUBJECT
+                                                      : c->route.job;
+    int rc = auth_verify_event_token (auth, subject, token, (int64_t) time (NULL));
+    if (rc == 0) {
+        *answered = false;
+        return MHD_YES;
+    }
+    if (rc == -EKEYEXPIRED)
+        return s_respond_unauthorized (c,
+                                       "the events link has expired: fetch the job again "
+                                       "for a fresh one",
+                                       true);
+    return s_respond_unauthorized (c, "the events link's token is not valid for this stream",
+                                   true);
+}
+
+/*  The client's address for the limits, NULL when unknown. */
+static const struct sockaddr *
+s_client_addr (const conn_t *c)
+{
+    return c->has_client ? (const struct sockaddr *) &c->client : NULL;
+}
+
+/*  Charges requests that cost work (submissions, commands, stream opens)
+    to the client's token bucket, and counts streams against the caps.
+    Returns MHD_YES with *answered false when the request may go on;
+    otherwise the 429 or 503 has been queued. */
+static enum MHD_Result
+s_admit (conn_t *c, bool *answered)
+{
+    *answered = false;
+    bool is_stream = c->route.id == ROUTE_JOB_EVENTS || c->route.id == ROUTE_EVENTS;
+    bool costly = is_stream || strcmp (c->method, "POST") == 0;
+    if (!costly)
+        return MHD_YES;
+    const struct sockaddr *addr = s_client_addr (c);
+    int retry_after_s = 1;
+    char retry_after[16], detail[160];
+    if (client_limits_take (c->server->limits, addr, proto_now_us (), &retry_after_s) < 0) {
+        s_reject (c, REJECT_RATE_LIMITED);
+        snprintf (retry_after, sizeof retry_after, "%d", retry_after_s);
+        snprintf (detail, sizeof detail,
+                  "too many requests from this address; retry in %d s", retry_after_s);
+        const char *const headers[] = { "Retry-After", retry_after, NULL };
+        *answered = true;
+        return s_respond_problem (c, 429, detail, NULL, headers);
+    }
+    if (!is_stream)
+        return MHD_YES;
+    int rc = client_limits_stream_open (c->server->limits, addr, &retry_after_s);
+    if (rc == 0) {
+        c->stream_admitted = true;
+        return MHD_YES;
+    }
+    snprintf (retry_after, sizeof retry_after, "%d", retry_after_s);
+    const char *const headers[] = { "Retry-After", retry_after, NULL };
+    *answered = true;
+    if (rc == -EUSERS) {
+        s_reject (c, REJECT_STREAMS_PER_IP);
+        return s_respond_problem (c, 429, "too many event streams open from this address",
+                                  NULL, headers);
+    }
+    s_reject (c, REJECT_STREAMS_GLOBAL);
+    return s_respond_problem (c, 503, "the gateway holds as many event streams as it may",
+                              NULL, headers);
+}
+
+/*  OPTIONS on an API path: the CORS preflight. */
+static enum MHD_Result
+s_respond_preflight (conn_t *c)
+{
+    if (!c->allow_origin[0]) {
+        s_reject (c, REJECT_CORS);
+        return s_respond_problem (c, 403, "this origin may not call the API from a browser",
+                                  NULL, NULL);
+    }
+    static const char *const headers[]
+        = { "Access-Control-Allow-Methods", AUTH_CORS_ALLOW_METHODS,
+            "Access-Control-Allow-Headers", AUTH_CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age", AUTH_CORS_MAX_AGE,
+            NULL };
+    return s_respond (c, 204, NULL, 0, NULL, headers);
+}
+
+/*  GET /api/events: every job's live events, from now on. */
+static enum MHD_Result
+s_begin_all_events (conn_t *c)
+{
+    c->all_jobs = true;
+    c->stream = s_stream_new (c);
+    if (!c->stream)
+        return s_respond_unavailable (c, "out of memory");
+    int rc = hub_stream_attach_all (c->server->hub, c->stream);
+    if (rc < 0) {
+        hub_stream_destroy (&c->stream);
+        return s_respond_unavailable (c, rc == -ESHUTDOWN ? "the gateway is shutting down"
+                                                          : "cannot open the stream");
+    }
+    return s_respond_stream (c);
+}
+
 /*  The request is complete (a body over the limit was counted, not kept). */
 static enum MHD_Result
 s_begin (conn_t *c)
 {
+    if (c->route_result == ROUTE_MATCHED && c->route.id == ROUTE_PREFLIGHT)
+        return s_respond_preflight (c);
+    bool answered = false;
+    enum MHD_Result rc = s_authorize (c, &answered);
+    if (answered)
+        return rc;
+
     switch (c->route_result) {
     case ROUTE_NOT_FOUND: {
         char detail[200];
@@ -1071,6 +1407,9 @@ s_begin (conn_t *c)
         break;
     }
 
+    rc = s_admit (c, &answered);
+    if (answered)
+        return rc;
     switch (c->route.id) {
     case ROUTE_HEALTHZ:
         return s_respond_json (c, 200, json_pack ("{s:s}", "status", "ok"),
@@ -1094,6 +1433,10 @@ s_begin (conn_t *c)
         return s_submit (c);
     case ROUTE_JOB_ARTIFACT:
         return s_begin_artifact (c);
+    case ROUTE_EVENTS:
+        return s_begin_all_events (c);
+    case ROUTE_WEB:
+        return s_begin_web (c);
     default:
         return s_respond_problem (c, 500, "route without a handler", NULL, NULL);
     }
@@ -1152,6 +1495,22 @@ s_conn_new (server_t *server, struct MHD_Connection *conn, const char *method,
         snprintf (c->cid, sizeof c->cid, "%s", cid);
     else
         correlation_id_generate (c->cid, sizeof c->cid);
+    const union MHD_ConnectionInfo *info
+        = MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr) {
+        const struct sockaddr *addr = info->client_addr;
+        size_t len = addr->sa_family == AF_INET6 ? sizeof (struct sockaddr_in6)
+                     : addr->sa_family == AF_INET ? sizeof (struct sockaddr_in)
+                                                  : 0;
+        if (len > 0) {
+            memcpy (&c->client, addr, len);
+            c->has_client = true;
+        }
+    }
+    const char *origin = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Origin");
+    const char *allow = auth_cors_allow_origin (server->auth, origin);
+    if (allow && strlen (allow) < sizeof c->allow_origin)
+        snprintf (c->allow_origin, sizeof c->allow_origin, "%s", allow);
     return c;
 }
 
@@ -1213,6 +1572,8 @@ s_on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if (c->stream_counted)
         atomic_fetch_sub_explicit (&c->server->streams_open, 1, memory_order_relaxed);
+    if (c->stream_admitted)
+        client_limits_stream_close (c->server->limits, s_client_addr (c));
     bus_reply_destroy (&c->reply);
     free (c->body);
     free (c);
@@ -1300,6 +1661,30 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     self->listen_fd = MHD_INVALID_SOCKET;
     self->broker_timeout_ms = cfg->broker_timeout_ms;
     snprintf (self->artifact_dir, sizeof self->artifact_dir, "%s", cfg->artifact_dir);
+    snprintf (self->web_dir, sizeof self->web_dir, "%s", cfg->web_dir);
+    auth_config_t auth_cfg = {
+        .api_token = cfg->api_token,
+        .metrics_token = cfg->metrics_token,
+        .cors_origins = cfg->cors_origins,
+        .event_token_ttl_s = cfg->event_token_ttl_s,
+    };
+    client_limits_config_t limits_cfg = {
+        .rate_per_s = cfg->rate_limit,
+        .burst = (unsigned) cfg->rate_burst,
+        .max_streams = (size_t) cfg->max_streams,
+        .max_streams_per_ip = (size_t) cfg->max_streams_per_ip,
+        .max_addresses = 0,
+    };
+    self->auth = auth_new (&auth_cfg);
+    self->limits = client_limits_new (&limits_cfg);
+    if (!self->auth || !self->limits) {
+        log_error ("cannot set up the gateway's %s: %s", self->auth ? "limits" : "auth",
+                   strerror (errno));
+        auth_destroy (&self->auth);
+        client_limits_destroy (&self->limits);
+        free (self);
+        return NULL;
+    }
     atomic_init (&self->suspended, 0);
     for (size_t row = 0; row <= ROUTE_COUNT; row++)
         for (size_t method = 0; method < SERVER_METHOD_SLOTS; method++)
@@ -1310,6 +1695,9 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     atomic_init (&self->streams_open, 0);
     atomic_init (&self->streams_opened, 0);
     atomic_init (&self->streams_cut, 0);
+    atomic_init (&self->reconnects, 0);
+    for (size_t i = 0; i < REJECT_COUNT; i++)
+        atomic_init (&self->rejected[i], 0);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
@@ -1318,8 +1706,12 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
         MHD_OPTION_EXTERNAL_LOGGER, s_on_mhd_log, self,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) SERVER_CONNECTION_MEMORY_BYTES,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) SERVER_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) cfg->request_timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_streams_per_ip > 0
+            ? (unsigned) cfg->max_streams_per_ip + SERVER_PER_IP_EXTRA_CONNECTIONS
+            : 0u,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
         MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape_none, self,
@@ -1327,6 +1719,8 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     if (!self->daemon) {
         log_error ("cannot listen on %s:%d: %s", cfg->http_host, cfg->http_port,
                    strerror (errno));
+        auth_destroy (&self->auth);
+        client_limits_destroy (&self->limits);
         free (self);
         return NULL;
     }
@@ -1380,5 +1774,7 @@ server_destroy (server_t **self_p)
         MHD_stop_daemon (self->daemon);
     if (self->listen_fd != MHD_INVALID_SOCKET)
         close (self->listen_fd);
+    auth_destroy (&self->auth);
+    client_limits_destroy (&self->limits);
     free (self);
 }

@@ -405,14 +405,35 @@ START_TEST (test_routing_unknown_paths_and_methods)
 {
     route_t route;
     const char *missing[] = {
-        "/", "", "/api", "/api/", "/api/jobs/", "/api/jobs//events", "/healthz/",
+        "/api", "/api/", "/api/jobs/", "/api/jobs//events",
         "/api/nothing", "/api/jobs/" JOB "/", "/api/jobs/" JOB "/unknown",
-        "/api/jobs/" JOB "/events/", "//api/jobs", "/API/JOBS", "/api/quick",
-        "/api/jobs/../jobs",
+        "/api/jobs/" JOB "/events/", "/api/quick", "/api/jobs/../jobs",
+        "/api/events/", "/api/events/x",
     };
     for (size_t i = 0; i < sizeof missing / sizeof *missing; i++)
         ck_assert_msg (s_route ("GET", missing[i], &route) == ROUTE_NOT_FOUND, "%s",
                        missing[i]);
+    /* outside /api every other path may be a file of the web UI; the
+       server decides, and refuses methods other than GET and HEAD */
+    const char *web[] = { "/", "", "/healthz/", "//api/jobs", "/API/JOBS", "/index.html",
+                          "/apix", "/assets/app.js" };
+    for (size_t i = 0; i < sizeof web / sizeof *web; i++) {
+        ck_assert_msg (s_route ("GET", web[i], &route) == ROUTE_MATCHED, "%s", web[i]);
+        ck_assert_int_eq (route.id, ROUTE_WEB);
+        ck_assert_int_eq (s_route ("HEAD", web[i], &route), ROUTE_MATCHED);
+        ck_assert_int_eq (s_route ("POST", web[i], &route), ROUTE_METHOD_NOT_ALLOWED);
+        ck_assert_str_eq (route.allow, "GET, HEAD");
+    }
+    ck_assert_int_eq (s_route ("GET", "/api/events", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_EVENTS);
+    ck_assert_int_eq (s_route ("POST", "/api/events", &route), ROUTE_METHOD_NOT_ALLOWED);
+    /* OPTIONS on an endpoint is the CORS preflight, naming its methods */
+    ck_assert_int_eq (s_route ("OPTIONS", "/api/jobs", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_PREFLIGHT);
+    ck_assert_str_eq (route.allow, "GET, POST");
+    ck_assert_int_eq (s_route ("OPTIONS", "/api/jobs/" JOB "/events", &route), ROUTE_MATCHED);
+    ck_assert_int_eq (route.id, ROUTE_PREFLIGHT);
+    ck_assert_int_eq (s_route ("OPTIONS", "/api/nothing", &route), ROUTE_NOT_FOUND);
 
     ck_assert_int_eq (s_route ("DELETE", "/api/jobs", &route), ROUTE_METHOD_NOT_ALLOWED);
     ck_assert_str_eq (route.allow, "GET, POST");
@@ -658,9 +679,12 @@ START_TEST (test_hub_keepalive_cut_eviction_and_close)
     ck_assert_str_eq (s_drain (a, &rc), "5;6;");
     ck_assert_int_eq (rc, 0);
 
-    /* shutdown wakes the sleeper, which then ends */
+    /* shutdown wakes the sleeper, which says why and then ends */
     hub_close (hub);
     ck_assert_int_eq (idle.wakes, 4);
+    rc = hub_stream_read (a, buf, sizeof buf, T0);
+    ck_assert_int_eq (rc, (ssize_t) strlen (SSE_SHUTDOWN_FRAME));
+    ck_assert_int_eq (memcmp (buf, SSE_SHUTDOWN_FRAME, (size_t) rc), 0);
     ck_assert_int_eq (hub_stream_read (a, buf, sizeof buf, T0), -ENODATA);
     hub_stream_t *late = hub_stream_new ("late", NULL, s_count_sleep, s_count_wake, &idle, T0);
     ck_assert_int_eq (hub_stream_attach_after (hub, late, JOB, 0), -ESHUTDOWN);
@@ -677,6 +701,62 @@ START_TEST (test_hub_keepalive_cut_eviction_and_close)
     ck_assert_uint_eq (hub_job_count (hub), 1);
     hub_tick (hub, T0 + 301 * INT64_C (1000000));
     ck_assert_uint_eq (hub_job_count (hub), 0);
+    hub_destroy (&hub);
+}
+END_TEST
+
+/*  A stream of every job gets each job's events as they are recorded,
+    without their id lines, and outlives any one job's end. */
+START_TEST (test_hub_stream_of_all_jobs)
+{
+    hub_limits_t limits;
+    hub_limits_default (&limits);
+    hub_t *hub = hub_new (&limits);
+    wake_counter_t counts = { 0, 0 };
+    hub_stream_t *all = hub_stream_new ("all", NULL, s_count_sleep, s_count_wake, &counts, T0);
+    ck_assert_int_eq (hub_stream_attach_all (hub, all), 0);
+    ck_assert_int_eq (hub_stream_attach_all (hub, all), -EBUSY);
+    char buf[256];
+    ck_assert_int_eq (hub_stream_read (all, buf, sizeof buf, T0), 0); /* asleep */
+
+    const char *a = "id: 1\nevent: job-status\ndata: {\"jobId\":\"A\"}\n\n";
+    const char *b = "id: 7\nevent: job-completed\ndata: {\"jobId\":\"B\"}\n\n";
+    hub_event_t *ev = hub_event_new (1, false, a, strlen (a));
+    ck_assert_int_eq (hub_publish (hub, JOB, ev, T0), 0);
+    hub_event_unref (&ev);
+    ck_assert_int_eq (counts.wakes, 1);
+    ev = hub_event_new (7, true, b, strlen (b));
+    ck_assert_int_eq (hub_publish (hub, "01JD5ZQ6X8M9N0P1Q2R3S4T5V7", ev, T0), 0);
+    hub_event_unref (&ev);
+
+    ssize_t rc;
+    ck_assert_str_eq (s_drain (all, &rc),
+                      "event: job-status\ndata: {\"jobId\":\"A\"}\n\n"
+                      "event: job-completed\ndata: {\"jobId\":\"B\"}\n\n");
+    ck_assert_int_eq (rc, 0); /* a job's end does not end it */
+
+    /* a reader that falls behind its byte cap is cut */
+    hub_destroy (&hub);
+    hub_stream_destroy (&all);
+    limits.stream_max_bytes = 100;
+    hub = hub_new (&limits);
+    all = hub_stream_new ("all", NULL, s_count_sleep, s_count_wake, &counts, T0);
+    ck_assert_int_eq (hub_stream_attach_all (hub, all), 0);
+    s_publish (hub, 1, 40, false);
+    ck_assert_int_eq (hub_stream_read (all, buf, sizeof buf, T0), -ECONNABORTED);
+
+    /* shutdown ends it after a last comment */
+    hub_stream_destroy (&all);
+    all = hub_stream_new ("all", NULL, s_count_sleep, s_count_wake, &counts, T0);
+    ck_assert_int_eq (hub_stream_attach_all (hub, all), 0);
+    hub_close (hub);
+    ck_assert_int_eq (hub_stream_read (all, buf, sizeof buf, T0),
+                      (ssize_t) strlen (SSE_SHUTDOWN_FRAME));
+    ck_assert_int_eq (hub_stream_read (all, buf, sizeof buf, T0), -ENODATA);
+    hub_stream_t *late = hub_stream_new ("late", NULL, s_count_sleep, s_count_wake, &counts, T0);
+    ck_assert_int_eq (hub_stream_attach_all (hub, late), -ESHUTDOWN);
+    hub_stream_destroy (&late);
+    hub_stream_destroy (&all);
     hub_destroy (&hub);
 }
 END_TEST
@@ -705,6 +785,7 @@ main (void)
     tcase_add_test (hub, test_hub_refuses_what_its_ring_cannot_cover);
     tcase_add_test (hub, test_hub_snapshot_then_newer_events);
     tcase_add_test (hub, test_hub_keepalive_cut_eviction_and_close);
+    tcase_add_test (hub, test_hub_stream_of_all_jobs);
     suite_add_tcase (s, hub);
     SRunner *sr = srunner_create (s);
     srunner_run_all (sr, CK_NORMAL);
