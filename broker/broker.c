@@ -1027,9 +1027,14 @@ s_handle_frontend (broker_t *self)
         if (jobs_snapshot (self->jobs, request.job, &reply) != 0)
             s_error_reply (&reply, 404, "NotFound", "no such job");
         break;
-    case PROTO_PING:
+    case PROTO_PING: {
         proto_msg_init (&reply, PROTO_PONG);
+        size_t counts[JOB_STATUS_COUNT];
+        jobs_count_by_status (self->jobs, counts);
+        for (int i = 0; i < JOB_STATUS_COUNT; i++)
+            reply.jobs_by_status[i] = (int64_t) counts[i];
         break;
+    }
     default:
         /* It decoded, so its sender waits for an answer. */
         s_drop (&self->frontend_drops, "a %s is not a request",

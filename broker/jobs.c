@@ -189,6 +189,17 @@ jobs_running (jobs_t *self)
     return zlistx_size (self->running);
 }
 
+void
+jobs_count_by_status (jobs_t *self, size_t counts[JOB_STATUS_COUNT])
+{
+    assert (self);
+    for (int i = 0; i < JOB_STATUS_COUNT; i++)
+        counts[i] = 0;
+    for (job_t *job = zhashx_first (self->by_id); job; job = zhashx_next (self->by_id))
+        if ((int) job->status >= 0 && job->status < JOB_STATUS_COUNT)
+            counts[job->status]++;
+}
+
 static job_t *
 s_lookup (jobs_t *self, const char *id)
 {

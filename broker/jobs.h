@@ -74,6 +74,11 @@ size_t jobs_in_flight (jobs_t *self);
 /*  Number of Running jobs. */
 size_t jobs_running (jobs_t *self);
 
+/*  Counts the jobs held (those not yet pruned) by status into
+    counts[JOB_STATUS_COUNT]. Walks every job: for /metrics, not for a
+    hot path. */
+void jobs_count_by_status (jobs_t *self, size_t counts[JOB_STATUS_COUNT]);
+
 /*  Stores a new job `id` (status Queued, attempt 1, phase "plan") at the
     tail of the queue; copies cid, spec[0..spec_len), title and idem_key
     (NULL or "" for none). Fills *status with the job's first event, the

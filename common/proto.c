@@ -25,7 +25,8 @@ typedef enum {
     F_CODE, F_MESSAGE, F_RETRYABLE, F_ARTIFACTS, F_OUT_VIDEO, F_OUT_SUBTITLE,
     F_OUT_SIZE, F_OUT_DURATION, F_STEPS, F_CREATED, F_STARTED, F_FINISHED,
     F_SLOTS_FREE, F_SLOTS_TOTAL, F_ERROR_STATUS, F_IDEM, F_SPEC, F_RUNNING,
-    F_TITLE, F_FILTER, F_CURSOR, F_LIMIT, F_COUNT, F_MORE, FIELD_COUNT
+    F_TITLE, F_FILTER, F_CURSOR, F_LIMIT, F_COUNT, F_MORE, F_JOBS_QUEUED,
+    F_JOBS_RUNNING, F_JOBS_DONE, F_JOBS_FAILED, F_JOBS_CANCELED, FIELD_COUNT
 } field_id_t;
 
 typedef enum {
@@ -101,6 +102,11 @@ static const field_t s_fields[FIELD_COUNT] = {
     [F_LIMIT] = NUM_FIELD ("limit", FT_I32, limit, 1, PROTO_MAX_ITEMS, 0),
     [F_COUNT] = NUM_FIELD ("count", FT_I32, count, 0, PROTO_MAX_ITEMS, 0),
     [F_MORE] = OTHER_FIELD ("more", FT_BOOL, more),
+    [F_JOBS_QUEUED] = NUM_FIELD ("jobs_queued", FT_I64, jobs_by_status[JOB_QUEUED], 0, 9.2e18, 0),
+    [F_JOBS_RUNNING] = NUM_FIELD ("jobs_running", FT_I64, jobs_by_status[JOB_RUNNING], 0, 9.2e18, 0),
+    [F_JOBS_DONE] = NUM_FIELD ("jobs_done", FT_I64, jobs_by_status[JOB_DONE], 0, 9.2e18, 0),
+    [F_JOBS_FAILED] = NUM_FIELD ("jobs_failed", FT_I64, jobs_by_status[JOB_FAILED], 0, 9.2e18, 0),
+    [F_JOBS_CANCELED] = NUM_FIELD ("jobs_canceled", FT_I64, jobs_by_status[JOB_CANCELED], 0, 9.2e18, 0),
 };
 
 #define B(f) (UINT64_C (1) << (f))
@@ -138,7 +144,9 @@ static const shape_t s_types[PROTO_TYPE_COUNT] = {
     [PROTO_ERROR] = { "error",
                       B (F_CID) | B (F_ERROR_STATUS) | B (F_CODE) | B (F_MESSAGE),
                       B (F_JOB) | B (F_TS) },
-    [PROTO_PONG] = { "pong", B (F_CID), B (F_TS) },
+    [PROTO_PONG] = { "pong", B (F_CID),
+                     B (F_TS) | B (F_JOBS_QUEUED) | B (F_JOBS_RUNNING) | B (F_JOBS_DONE)
+                         | B (F_JOBS_FAILED) | B (F_JOBS_CANCELED) },
     [PROTO_DISPATCH] = { "dispatch",
                          B (F_JOB) | B (F_ATTEMPT) | B (F_SPEC) | B (F_STEPS),
                          B (F_CID) | B (F_TS) },

@@ -46,7 +46,7 @@ typedef enum {
     /* broker frontend → gateway */
     PROTO_JOB,       /* "job":     cid, snapshot of one job */
     PROTO_ERROR,     /* "error":   cid, error_status (HTTP-like), code, message */
-    PROTO_PONG,      /* "pong":    cid */
+    PROTO_PONG,      /* "pong":    cid, jobs_<status>? (counts the broker holds) */
     PROTO_PAGE,      /* "page":    cid, count, cursor ("" = last page); then
                         `count` more frames, each a "job" snapshot */
     PROTO_EVENTS,    /* "events":  cid, job, count, more; then `count` more
@@ -144,6 +144,9 @@ typedef struct {
     int32_t limit;                     /* "limit": most items wanted (list, replay) */
     int32_t count;                     /* "count": item frames after a page/events header */
     bool more;                         /* "more": events remain after this answer */
+    int64_t jobs_by_status[JOB_STATUS_COUNT]; /* pong: "jobs_queued", "jobs_running",
+                                                 "jobs_done", "jobs_failed",
+                                                 "jobs_canceled" */
     char *spec;                        /* "spec": job request JSON, owned, heap */
     size_t spec_len;
 } proto_msg_t;

@@ -192,6 +192,15 @@ metrics_render (const metrics_snapshot_t *snapshot, char **text, size_t *len)
 
     s_scalar (out, "jobs_cached", "gauge", "Jobs whose events the gateway caches.",
               snapshot->jobs_cached);
+    s_scalar (out, "broker_up", "gauge",
+              "1 when the broker answered this scrape's ping, else 0.",
+              snapshot->broker_up ? 1 : 0);
+    if (snapshot->broker_up) {
+        s_family (out, "jobs", "gauge", "Jobs the broker holds, by status.");
+        for (int i = 0; i < JOB_STATUS_COUNT; i++)
+            fprintf (out, METRICS_PREFIX "jobs{status=\"%s\"} %" PRIu64 "\n",
+                     job_status_name ((job_status_t) i), snapshot->jobs_by_status[i]);
+    }
 
     int failed = ferror (out);
     if (fclose (out) != 0 || failed) {

@@ -7,8 +7,11 @@
 #define AURA_GATEWAY_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "phase.h"
 
 /*  Most finite upper bounds a histogram has (the +Inf bucket is extra). */
 #define METRICS_MAX_BOUNDS 16
@@ -92,6 +95,8 @@ typedef struct {
     uint64_t broker_timeouts;
 
     uint64_t jobs_cached;
+    bool broker_up;         /* the broker answered the /metrics ping */
+    uint64_t jobs_by_status[JOB_STATUS_COUNT]; /* the broker's, when up */
 } metrics_snapshot_t;
 
 /*  Renders snapshot as exposition text into a malloc'd, NUL-terminated

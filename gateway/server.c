@@ -854,10 +854,14 @@ s_sign_links (conn_t *c, json_t *doc)
     return doc;
 }
 
+static enum MHD_Result s_respond_metrics (conn_t *c);
+
 /*  The handler's work once the broker call has finished. */
 static enum MHD_Result
 s_on_reply (conn_t *c)
 {
+    if (c->route.id == ROUTE_METRICS)
+        return s_respond_metrics (c); /* with or without the broker */
     if (c->call_status < 0)
         return s_respond_call_failed (c);
     const bus_reply_t *answer = c->reply;
@@ -1180,6 +1184,11 @@ s_respond_metrics (conn_t *c)
     snapshot.broker_gaps_filled = bus.gaps_filled;
     snapshot.broker_answers_malformed = bus.answers_malformed;
     snapshot.broker_timeouts = bus.timeouts;
+    if (c->call_status == 0 && c->reply && c->reply->msg.type == PROTO_PONG) {
+        snapshot.broker_up = true;
+        for (int i = 0; i < JOB_STATUS_COUNT; i++)
+            snapshot.jobs_by_status[i] = (uint64_t) c->reply->msg.jobs_by_status[i];
+    }
 
     char *text = NULL;
     size_t len = 0;
@@ -1417,7 +1426,8 @@ s_begin (conn_t *c)
     case ROUTE_READYZ:
         return s_call_simple (c, PROTO_PING);
     case ROUTE_METRICS:
-        return s_respond_metrics (c);
+        /* the broker's counts by status come with its pong */
+        return s_call_simple (c, PROTO_PING);
     case ROUTE_JOB_GET:
         return s_call_simple (c, PROTO_GET);
     case ROUTE_JOB_EVENTS:

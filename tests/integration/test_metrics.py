@@ -81,8 +81,16 @@ class MetricsTest(unittest.TestCase):
                                 len([e for e in events if "event" in e]))
         self.assertGreater(value(samples, PREFIX + "broker_events_received_total"), 0)
         self.assertGreater(value(samples, PREFIX + "jobs_cached"), 0)
+        self.assertGreater(value(samples, PREFIX + "sse_bytes_sent_total"), 0)
+        self.assertEqual(value(samples, PREFIX + "sse_reconnects_total"), 1)
+        self.assertEqual(value(samples, PREFIX + "broker_up"), 1)
+        self.assertEqual(value(samples, PREFIX + "jobs", status="Done"), 1)
+        self.assertEqual(value(samples, PREFIX + "jobs", status="Queued"), 0)
+        self.assertEqual(value(samples, PREFIX + "requests_rejected_total",
+                               reason="rate_limited"), 0)
 
-        for family in ("http_request_duration_seconds", "sse_event_lag_seconds"):
+        for family in ("http_request_duration_seconds", "sse_event_lag_seconds",
+                       "sse_send_lag_seconds"):
             self.assertEqual(types[PREFIX + family], "histogram")
             buckets = [(l["le"], v) for n, l, v in samples
                        if n == PREFIX + family + "_bucket"]
@@ -101,6 +109,14 @@ class MetricsTest(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(value(samples, PREFIX + "sse_streams_open"), 0)
+
+    def test_without_the_broker_metrics_still_answer(self):
+        self.stack.broker.kill9()
+        status, _, body = self.stack.request("GET", "/metrics", timeout=15)
+        self.assertEqual(status, 200, body)
+        _, samples = parse(body.decode("utf-8"))
+        self.assertEqual(value(samples, PREFIX + "broker_up"), 0)
+        self.assertIsNone(value(samples, PREFIX + "jobs", status="Done"))
 
 
 if __name__ == "__main__":
