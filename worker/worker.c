@@ -1,6 +1,7 @@
 /*  worker — the job runner's main loop: dispatches in, cancels in, job
-    events out, heartbeats, and an orderly hand-back of running jobs when
-    the process stops. See worker.h and docs/PROTOCOL.md. */
+    events out (progress coalesced per job), heartbeats, and an orderly
+    hand-back of running jobs when the process stops. See worker.h and
+    docs/PROTOCOL.md. */
 #include "worker.h"
 
 #include <assert.h>
@@ -21,6 +22,20 @@
     worker closes them; the last messages of a stop matter (PROTOCOL.md:
     declined "Shutdown"), so this is longer than the shared default. */
 #define WORKER_EVENTS_LINGER_MS 1000
+/*  A job's step-progress events leave at most once per this interval
+    (10 a second); reports in between are held, the newest replacing the
+    one held, so clients see the latest state without a flood of events
+    that each cost a journal write and a frame on every stream. */
+#define WORKER_PROGRESS_INTERVAL_MS 100
+
+/*  Room for one job. Only the main thread touches it. */
+typedef struct {
+    runner_t *runner;              /* NULL = a free slot */
+    proto_msg_t *held_progress;    /* newest step-progress unsent, or NULL */
+    int64_t progress_sent_ms;      /* when the job's last step-progress left */
+    uint64_t progress_received;    /* this job's reports, for the log */
+    uint64_t progress_coalesced;   /* of those, replaced before they left */
+} slot_t;
 
 struct _worker_t {
     char worker_id[sizeof ((proto_msg_t *) 0)->worker];
@@ -36,7 +51,7 @@ struct _worker_t {
     zsock_t *inbox;         /* PULL bound on inproc: the runners' messages */
     zpoller_t *poller;
 
-    runner_t **runners;     /* slots_total entries; NULL = a free slot */
+    slot_t *slots;          /* slots_total entries */
     int slots_used;
     bool stopping;          /* no new jobs; running ones interrupted */
     bool abandoned;         /* some runner threads never stopped */
@@ -94,7 +109,7 @@ s_send_heartbeat (worker_t *self)
     /* name every job still held, so that a broker that restarted (and
        lost its leases) can give them back to this worker */
     for (int i = 0; i < self->slots_total; i++) {
-        runner_t *runner = self->runners[i];
+        runner_t *runner = self->slots[i].runner;
         if (runner
             && proto_msg_add_running (&msg, runner_job (runner),
                                       runner_attempt (runner))
@@ -154,7 +169,7 @@ static int
 s_find (const worker_t *self, const char *job, int attempt)
 {
     for (int i = 0; i < self->slots_total; i++) {
-        runner_t *runner = self->runners[i];
+        runner_t *runner = self->slots[i].runner;
         if (runner && runner_attempt (runner) == attempt
             && strcmp (runner_job (runner), job) == 0)
             return i;
@@ -177,7 +192,12 @@ s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
                        "Full", "worker out of resources");
         return;
     }
-    self->runners[slot] = runner;
+    slot_t *room = &self->slots[slot];
+    room->runner = runner;
+    /* the job's first progress report leaves at once */
+    room->progress_sent_ms = zclock_mono () - WORKER_PROGRESS_INTERVAL_MS;
+    room->progress_received = 0;
+    room->progress_coalesced = 0;
     self->slots_used++;
     s_send_answer (self, PROTO_ACCEPTED, dispatch->job, dispatch->attempt, NULL,
                    NULL);
@@ -187,7 +207,7 @@ s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
            back the way a stopping worker does */
         log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
                    "cannot start the job's thread: %s", strerror (-rc));
-        self->runners[slot] = NULL;
+        room->runner = NULL;
         self->slots_used--;
         runner_destroy (&runner);
         self->stats.jobs_handed_back++;
@@ -227,7 +247,7 @@ s_handle_dispatch (worker_t *self)
 
     int slot = -1;
     for (int i = 0; i < self->slots_total && !self->stopping; i++)
-        if (!self->runners[i]) {
+        if (!self->slots[i].runner) {
             slot = i;
             break;
         }
@@ -278,9 +298,9 @@ s_handle_control (worker_t *self)
                    "cancel of attempt %d: not running here", (int) msg.attempt);
         goto cleanup;
     }
-    runner_cancel (self->runners[slot]);
+    runner_cancel (self->slots[slot].runner);
     self->stats.cancels_applied++;
-    log_write (AURA_LOG_INFO, runner_cid (self->runners[slot]), msg.job,
+    log_write (AURA_LOG_INFO, runner_cid (self->slots[slot].runner), msg.job,
                "cancel requested for attempt %d", (int) msg.attempt);
 
 cleanup:
@@ -288,18 +308,85 @@ cleanup:
     zmsg_destroy (&zmsg);
 }
 
-/*  Frees the slot of a runner that sent its final message. */
+/*  Sends the slot's held step-progress, if any, now. */
 static void
-s_release (worker_t *self, runner_t *runner)
+s_flush_progress (worker_t *self, slot_t *slot, int64_t now_ms)
+{
+    proto_msg_t *held = slot->held_progress;
+    if (!held)
+        return;
+    slot->held_progress = NULL;
+    slot->progress_sent_ms = now_ms;
+    s_forward (self, held);
+    proto_msg_reset (held);
+    free (held);
+}
+
+/*  Sends every held step-progress whose interval is over. Returns the
+    earliest time another one falls due, or INT64_MAX when none is held. */
+static int64_t
+s_flush_due_progress (worker_t *self, int64_t now_ms)
+{
+    int64_t next_due_ms = INT64_MAX;
+    for (int i = 0; i < self->slots_total; i++) {
+        slot_t *slot = &self->slots[i];
+        if (!slot->held_progress)
+            continue;
+        int64_t due_ms = slot->progress_sent_ms + WORKER_PROGRESS_INTERVAL_MS;
+        if (due_ms <= now_ms)
+            s_flush_progress (self, slot, now_ms);
+        else if (due_ms < next_due_ms)
+            next_due_ms = due_ms;
+    }
+    return next_due_ms;
+}
+
+/*  Takes a step-progress of the job in slot (ownership passes): sends it
+    when the job's last one left at least WORKER_PROGRESS_INTERVAL_MS ago,
+    else holds it in place of the one held, which is dropped — only the
+    newest state matters, and the held one leaves before any other
+    message of the job, so no status overtakes it. */
+static void
+s_offer_progress (worker_t *self, slot_t *slot, proto_msg_t *msg)
+{
+    slot->progress_received++;
+    proto_msg_t *dropped = slot->held_progress;
+    int64_t now_ms = zclock_mono ();
+    if (now_ms - slot->progress_sent_ms >= WORKER_PROGRESS_INTERVAL_MS) {
+        slot->held_progress = NULL;
+        slot->progress_sent_ms = now_ms;
+        s_forward (self, msg);
+        proto_msg_reset (msg);
+        free (msg);
+    }
+    else
+        slot->held_progress = msg;
+    if (dropped) {
+        slot->progress_coalesced++;
+        self->stats.progress_coalesced++;
+        proto_msg_reset (dropped);
+        free (dropped);
+    }
+}
+
+/*  Returns the slot that holds runner, or NULL. */
+static slot_t *
+s_slot_of (worker_t *self, const void *runner)
 {
     for (int i = 0; i < self->slots_total; i++)
-        if (self->runners[i] == runner) {
-            self->runners[i] = NULL;
-            self->slots_used--;
-            runner_destroy (&runner);
-            return;
-        }
-    log_error ("final message from a runner that holds no slot");
+        if (self->slots[i].runner == runner)
+            return &self->slots[i];
+    return NULL;
+}
+
+/*  Frees a slot whose runner sent its final message; what it still held
+    has been sent. */
+static void
+s_release (worker_t *self, slot_t *slot)
+{
+    assert (!slot->held_progress);
+    runner_destroy (&slot->runner);
+    self->slots_used--;
 }
 
 static void
@@ -310,8 +397,20 @@ s_handle_job_message (worker_t *self)
     if (zsock_recv (self->inbox, "pp", &runner, &data) != 0 || !data)
         return;
     proto_msg_t *msg = data;
-    if (runner_message_is_final (msg)) {
-        s_release (self, runner);
+    slot_t *slot = s_slot_of (self, runner);
+    if (!slot)
+        log_error ("message from a runner that holds no slot");
+    else if (msg->type == PROTO_EVENT && msg->kind == EVENT_STEP_PROGRESS) {
+        s_offer_progress (self, slot, msg);
+        return;
+    }
+    else if (slot->held_progress)
+        s_flush_progress (self, slot, zclock_mono ());
+
+    if (slot && runner_message_is_final (msg)) {
+        uint64_t received = slot->progress_received;
+        uint64_t coalesced = slot->progress_coalesced;
+        s_release (self, slot);
         msg->slots_free = s_slots_free (self);
         msg->slots_total = self->slots_total;
         const char *outcome;
@@ -323,8 +422,10 @@ s_handle_job_message (worker_t *self)
             self->stats.jobs_finished++;
             outcome = proto_event_kind_name (msg->kind);
         }
-        log_write (AURA_LOG_INFO, msg->cid, msg->job, "attempt %d: %s",
-                   (int) msg->attempt, outcome);
+        log_write (AURA_LOG_INFO, msg->cid, msg->job,
+                   "attempt %d: %s (progress: %llu reported, %llu coalesced)",
+                   (int) msg->attempt, outcome, (unsigned long long) received,
+                   (unsigned long long) coalesced);
     }
     s_forward (self, msg);
     proto_msg_reset (msg);
@@ -337,21 +438,23 @@ s_begin_shutdown (worker_t *self)
     self->stopping = true;
     log_info ("stopping: %d running job(s) to hand back", self->slots_used);
     for (int i = 0; i < self->slots_total; i++)
-        if (self->runners[i])
-            runner_interrupt (self->runners[i]);
+        if (self->slots[i].runner)
+            runner_interrupt (self->slots[i].runner);
     /* no credits from now on, so the broker stops dispatching here */
     s_send_heartbeat (self);
 }
 
-/*  Hands back the jobs whose threads did not stop in time. Their runners
-    stay allocated: the threads still use them. */
+/*  Hands back the jobs whose threads did not stop in time, each after
+    the progress it held. Their runners stay allocated: the threads still
+    use them. */
 static void
 s_abandon_runners (worker_t *self)
 {
     for (int i = 0; i < self->slots_total; i++) {
-        runner_t *runner = self->runners[i];
+        runner_t *runner = self->slots[i].runner;
         if (!runner)
             continue;
+        s_flush_progress (self, &self->slots[i], zclock_mono ());
         log_write (AURA_LOG_ERROR, runner_cid (runner), runner_job (runner),
                    "job did not stop within %d ms: handing it back",
                    WORKER_SHUTDOWN_GRACE_MS);
@@ -402,6 +505,7 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 1000;
     self->pipeline = pipeline;
     self->options.synthetic_step_ms = cfg->synthetic_step_ms;
+    self->options.synthetic_reports = cfg->synthetic_reports;
     snprintf (self->options.synthetic_fail_step,
               sizeof self->options.synthetic_fail_step, "%s",
               cfg->synthetic_fail_step);
@@ -412,8 +516,8 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
     snprintf (self->inbox_endpoint, sizeof self->inbox_endpoint,
               "inproc://aura-worker-inbox-%p", (void *) self);
 
-    self->runners = calloc ((size_t) self->slots_total, sizeof *self->runners);
-    if (!self->runners)
+    self->slots = calloc ((size_t) self->slots_total, sizeof *self->slots);
+    if (!self->slots)
         goto fail;
     self->inbox = zsock_new (ZMQ_PULL);
     if (!self->inbox || zsock_bind (self->inbox, "%s", self->inbox_endpoint) < 0) {
@@ -468,8 +572,11 @@ worker_run (worker_t *self)
             s_send_heartbeat (self);
             next_heartbeat_ms = now_ms + self->heartbeat_ms;
         }
+        int64_t next_progress_ms = s_flush_due_progress (self, now_ms);
 
         int64_t wait_ms = next_heartbeat_ms - now_ms;
+        if (next_progress_ms - now_ms < wait_ms)
+            wait_ms = next_progress_ms - now_ms;
         if (wait_ms > WORKER_POLL_MAX_MS)
             wait_ms = WORKER_POLL_MAX_MS;
         if (self->stopping && give_up_ms - now_ms < wait_ms)
@@ -483,13 +590,15 @@ worker_run (worker_t *self)
             s_handle_job_message (self);
     }
     log_info ("stopped: accepted=%llu finished=%llu handed_back=%llu "
-              "declined=%llu dropped=%llu send_failures=%llu",
+              "declined=%llu dropped=%llu send_failures=%llu "
+              "progress_coalesced=%llu",
               (unsigned long long) self->stats.jobs_accepted,
               (unsigned long long) self->stats.jobs_finished,
               (unsigned long long) self->stats.jobs_handed_back,
               (unsigned long long) self->stats.jobs_declined,
               (unsigned long long) self->stats.messages_dropped,
-              (unsigned long long) self->stats.send_failures);
+              (unsigned long long) self->stats.send_failures,
+              (unsigned long long) self->stats.progress_coalesced);
     return rc;
 }
 
@@ -517,9 +626,16 @@ worker_destroy (worker_t **self_p)
         return;
     /* after a normal run every slot is empty; a runner abandoned by
        worker_run still has a running thread and must outlive the worker */
-    for (int i = 0; self->runners && i < self->slots_total; i++)
-        if (self->runners[i] && !self->abandoned)
-            runner_destroy (&self->runners[i]);
+    for (int i = 0; self->slots && i < self->slots_total; i++) {
+        slot_t *slot = &self->slots[i];
+        if (slot->held_progress) {
+            proto_msg_reset (slot->held_progress);
+            free (slot->held_progress);
+            slot->held_progress = NULL;
+        }
+        if (slot->runner && !self->abandoned)
+            runner_destroy (&slot->runner);
+    }
     zpoller_destroy (&self->poller);
     if (self->inbox) {
         /* messages nobody will forward: free what they own */
@@ -534,7 +650,7 @@ worker_destroy (worker_t **self_p)
     zsock_destroy (&self->events);
     zsock_destroy (&self->jobs);
     zsock_destroy (&self->inbox);
-    free (self->runners);
+    free (self->slots);
     free (self);
     *self_p = NULL;
 }

@@ -26,6 +26,8 @@ typedef struct {
     uint64_t events_forwarded;    /* every message sent to the broker */
     uint64_t messages_dropped;    /* undecodable or unexpected input */
     uint64_t send_failures;       /* messages the broker socket refused */
+    uint64_t progress_coalesced;  /* step-progress replaced by a newer one
+                                     before it was sent */
 } worker_stats_t;
 
 /*  Creates a worker for the settings in cfg (endpoints, slots, heartbeat,

@@ -289,8 +289,11 @@ s_worker_thread (void *arg)
     return NULL;
 }
 
+/*  Starts a worker with `slots` slots whose synthetic steps last step_ms
+    and report `reports` times each (0: the pipeline's default, 4). */
 static void
-s_harness_start (harness_t *h, int slots, int step_ms, const char *fail_step)
+s_harness_start_reports (harness_t *h, int slots, int step_ms,
+                         const char *fail_step, int reports)
 {
     static int instance;
     memset (h, 0, sizeof *h);
@@ -304,6 +307,7 @@ s_harness_start (harness_t *h, int slots, int step_ms, const char *fail_step)
     h->cfg.worker_slots = slots;
     h->cfg.heartbeat_ms = 200;
     h->cfg.synthetic_step_ms = step_ms;
+    h->cfg.synthetic_reports = reports;
     snprintf (h->cfg.synthetic_fail_step, sizeof h->cfg.synthetic_fail_step,
               "%s", fail_step);
     snprintf (h->cfg.worker_id, sizeof h->cfg.worker_id, "test-worker");
@@ -323,6 +327,12 @@ s_harness_start (harness_t *h, int slots, int step_ms, const char *fail_step)
     h->worker = worker_new (&h->cfg, pipeline_find ("synthetic"));
     ck_assert_ptr_nonnull (h->worker);
     ck_assert_int_eq (pthread_create (&h->thread, NULL, s_worker_thread, h), 0);
+}
+
+static void
+s_harness_start (harness_t *h, int slots, int step_ms, const char *fail_step)
+{
+    s_harness_start_reports (h, slots, step_ms, fail_step, 0);
 }
 
 /*  Stops the worker, waits for worker_run to return, and checks that it
@@ -436,6 +446,36 @@ s_expect_accepted (harness_t *h, proto_msg_t *msg, const char *job,
     ck_assert_int_eq (msg->slots_free, slots_free);
 }
 
+/*  Reads the step-progress events of `step` up to the next other message
+    of the job, which is left in msg. Checks that they stay in the step's
+    range, say what the step does and never go back (*last_percent is the
+    job's percent so far, updated). Returns how many there were and the
+    stepPercent of the last in *step_percent (-1 when there was none). */
+static int
+s_read_progress (harness_t *h, proto_msg_t *msg, const char *job, step_t step,
+                 double *last_percent, double *step_percent)
+{
+    int count = 0;
+    *step_percent = -1;
+    while (true) {
+        s_next (h, msg, false);
+        if (msg->type != PROTO_EVENT || msg->kind != EVENT_STEP_PROGRESS)
+            return count;
+        s_assert_event (msg, job, EVENT_STEP_PROGRESS);
+        ck_assert_int_eq (msg->step, step);
+        ck_assert_str_eq (msg->phase, step_name (step));
+        ck_assert_msg (msg->step_percent > *step_percent, "stepPercent went back");
+        ck_assert_msg (msg->percent >= *last_percent, "percent went back");
+        ck_assert (msg->percent >= step_range_lo (step) - 1e-9);
+        ck_assert (msg->percent <= step_range_hi (step) + 1e-9);
+        ck_assert (strlen (msg->message) > 0);
+        ck_assert_int_ge (msg->eta_s, 0);
+        *step_percent = msg->step_percent;
+        *last_percent = msg->percent;
+        count++;
+    }
+}
+
 START_TEST (test_worker_heartbeats_at_once)
 {
     harness_t h;
@@ -514,26 +554,25 @@ START_TEST (test_worker_runs_a_job_in_order)
 
     double last_percent = 0;
     int64_t last_ts = 0;
+    int progress_sent = 0;
     for (step_t step = STEP_PLAN; step < STEP_COUNT; step++) {
         s_expect_step_status (&h, &msg, job, step, STEP_RUNNING);
         ck_assert (msg.ts_us >= last_ts);
         last_ts = msg.ts_us;
-        for (int report = 1; report <= 4; report++) {
-            s_next (&h, &msg, false);
-            s_assert_event (&msg, job, EVENT_STEP_PROGRESS);
-            ck_assert_int_eq (msg.step, step);
-            ck_assert_str_eq (msg.phase, step_name (step));
-            ck_assert (fabs (msg.step_percent - 25.0 * report) < 1e-6);
-            ck_assert_msg (msg.percent >= last_percent, "percent went back");
-            ck_assert (msg.percent >= step_range_lo (step) - 1e-9);
-            ck_assert (msg.percent <= step_range_hi (step) + 1e-9);
-            ck_assert (strlen (msg.message) > 0);
-            ck_assert_int_ge (msg.eta_s, 0);
-            ck_assert (msg.ts_us >= last_ts);
-            last_ts = msg.ts_us;
-            last_percent = msg.percent;
-        }
-        s_expect_step_status (&h, &msg, job, step, STEP_DONE);
+        /* four reports 5 ms apart: coalesced, but the last always comes,
+           before the step's Done */
+        double step_percent;
+        int count = s_read_progress (&h, &msg, job, step, &last_percent,
+                                     &step_percent);
+        ck_assert_int_ge (count, 1);
+        ck_assert_int_le (count, 4);
+        ck_assert (fabs (step_percent - 100.0) < 1e-6);
+        progress_sent += count;
+        s_assert_event (&msg, job, EVENT_STEP_STATUS);
+        ck_assert_int_eq (msg.step, step);
+        ck_assert_int_eq (msg.step_status, STEP_DONE);
+        ck_assert (msg.ts_us >= last_ts);
+        last_ts = msg.ts_us;
     }
     ck_assert (fabs (last_percent - 100.0) < 1e-9);
     s_next (&h, &msg, false);
@@ -547,6 +586,50 @@ START_TEST (test_worker_runs_a_job_in_order)
     ck_assert_uint_eq (stats.jobs_accepted, 1);
     ck_assert_uint_eq (stats.jobs_finished, 1);
     ck_assert_uint_eq (stats.messages_dropped, 0);
+    /* every report either went out or was replaced by a newer one */
+    ck_assert_uint_eq (stats.progress_coalesced + (uint64_t) progress_sent,
+                       5 * 4);
+    ck_assert_uint_gt (stats.progress_coalesced, 0);
+}
+END_TEST
+
+/*  A job that reports every 5 ms: at most one step-progress per 100 ms
+    leaves, plus the step's last report, sent before its Done. */
+START_TEST (test_worker_coalesces_progress)
+{
+    harness_t h;
+    s_harness_start_reports (&h, 1, 300, "", 60);
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+    char job[JOB_ID_SIZE];
+    s_dispatch (&h, job, NULL);
+    s_expect_accepted (&h, &msg, job, 0);
+    double last_percent = 0;
+    int progress_sent = 0;
+    for (step_t step = STEP_PLAN; step < STEP_COUNT; step++) {
+        s_expect_step_status (&h, &msg, job, step, STEP_RUNNING);
+        double step_percent;
+        int count = s_read_progress (&h, &msg, job, step, &last_percent,
+                                     &step_percent);
+        /* 300 ms hold at most four 100 ms intervals' worth, and one more
+           for the report held when the step ends */
+        ck_assert_int_ge (count, 1);
+        ck_assert_int_le (count, 5);
+        ck_assert (fabs (step_percent - 100.0) < 1e-6);
+        s_assert_event (&msg, job, EVENT_STEP_STATUS);
+        ck_assert_int_eq (msg.step, step);
+        ck_assert_int_eq (msg.step_status, STEP_DONE);
+        progress_sent += count;
+    }
+    s_next (&h, &msg, false);
+    s_assert_event (&msg, job, EVENT_JOB_COMPLETED);
+    proto_msg_reset (&msg);
+
+    worker_stats_t stats;
+    s_harness_stop (&h, &stats);
+    ck_assert_uint_eq (stats.progress_coalesced + (uint64_t) progress_sent,
+                       5 * 60);
+    ck_assert_uint_ge (stats.progress_coalesced, 5 * 60 - 5 * 5);
 }
 END_TEST
 
@@ -639,18 +722,20 @@ START_TEST (test_worker_reports_a_failed_step)
     char job[JOB_ID_SIZE];
     s_dispatch (&h, job, NULL);
     s_expect_accepted (&h, &msg, job, 1);
+    double last_percent = 0, step_percent;
     for (step_t step = STEP_PLAN; step < STEP_VISUALS; step++) {
         s_expect_step_status (&h, &msg, job, step, STEP_RUNNING);
-        for (int report = 0; report < 4; report++)
-            s_next (&h, &msg, false);
-        s_expect_step_status (&h, &msg, job, step, STEP_DONE);
+        s_read_progress (&h, &msg, job, step, &last_percent, &step_percent);
+        ck_assert (fabs (step_percent - 100.0) < 1e-6);
+        s_assert_event (&msg, job, EVENT_STEP_STATUS);
+        ck_assert_int_eq (msg.step, step);
+        ck_assert_int_eq (msg.step_status, STEP_DONE);
     }
     s_expect_step_status (&h, &msg, job, STEP_VISUALS, STEP_RUNNING);
-    s_next (&h, &msg, false);
-    s_next (&h, &msg, false);
-    s_assert_event (&msg, job, EVENT_STEP_PROGRESS);
-    ck_assert (fabs (msg.step_percent - 50.0) < 1e-6);
-    s_next (&h, &msg, false);
+    /* the report at 50 % (held, the reports come within microseconds)
+       goes out before the error */
+    s_read_progress (&h, &msg, job, STEP_VISUALS, &last_percent, &step_percent);
+    ck_assert (fabs (step_percent - 50.0) < 1e-6);
     s_assert_event (&msg, job, EVENT_ERROR);
     ck_assert_str_eq (msg.code, "SyntheticFailure");
     ck_assert (msg.retryable);
@@ -798,6 +883,7 @@ main (void)
     tcase_add_test (tc, test_worker_heartbeats_at_once);
     tcase_add_test (tc, test_worker_heartbeat_names_running_jobs);
     tcase_add_test (tc, test_worker_runs_a_job_in_order);
+    tcase_add_test (tc, test_worker_coalesces_progress);
     tcase_add_test (tc, test_worker_declines_when_full);
     tcase_add_test (tc, test_worker_cancel_stops_the_step);
     tcase_add_test (tc, test_worker_reports_a_failed_step);

@@ -24,6 +24,7 @@
     ones that concern it and ignores the rest. */
 typedef struct {
     int synthetic_step_ms;                /* duration of each synthetic step */
+    int synthetic_reports;                /* its progress reports; <= 0: 4 */
     char synthetic_fail_step[16];         /* step name, or "": never fail */
     char artifact_root[512];              /* jobs' directories live here; "" = none */
 } pipeline_options_t;

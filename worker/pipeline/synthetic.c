@@ -1,6 +1,7 @@
 /*  synthetic — a pipeline whose steps only take time. Each step lasts
-    options->synthetic_step_ms and reports progress four times, saying what
-    the real step would be doing; it can be made to fail in one chosen step.
+    options->synthetic_step_ms and reports progress options->
+    synthetic_reports times (4 by default), evenly spread, saying what the
+    real step would be doing; it can be made to fail in one chosen step.
     Tests and benchmarks use it to exercise everything around the steps. */
 #include "pipeline.h"
 
@@ -8,9 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SYNTHETIC_REPORTS 4
-/*  The report after which a step told to fail does so (2 of 4: 50 %). */
-#define SYNTHETIC_FAIL_REPORT 2
+/*  Reports per step when the options leave it unset. */
+#define SYNTHETIC_DEFAULT_REPORTS 4
 
 /*  What each real step spends its time on, as shown to users. */
 static const char *s_activity[STEP_COUNT] = {
@@ -21,8 +21,9 @@ static const char *s_activity[STEP_COUNT] = {
     [STEP_RENDER] = "Encoding video",
 };
 
-/*  Runs one timed step: after each quarter of the step's time it reports
-    progress; it fails after the second report when the options name it. */
+/*  Runs one timed step: after each 1/reports of the step's time it reports
+    progress. When the options name it, it fails after report
+    max(1, reports / 2), at about half its time (2 of the default 4). */
 static int
 s_synthetic_step (step_t step, const pipeline_input_t *input,
                   pipeline_progress_fn progress, void *progress_ctx,
@@ -33,12 +34,16 @@ s_synthetic_step (step_t step, const pipeline_input_t *input,
         step_ms = 0;
     bool fail_here = strcmp (input->options->synthetic_fail_step,
                              step_name (step)) == 0;
+    int reports = input->options->synthetic_reports;
+    if (reports <= 0)
+        reports = SYNTHETIC_DEFAULT_REPORTS;
+    int fail_report = reports / 2 > 1 ? reports / 2 : 1;
     int64_t started_ms = pipeline_clock_ms ();
 
-    for (int report = 1; report <= SYNTHETIC_REPORTS; report++) {
+    for (int report = 1; report <= reports; report++) {
         /* wait for the report's point in time, not a fixed slice, so the
            time spent reporting does not add up across the step */
-        int64_t due_ms = step_ms * report / SYNTHETIC_REPORTS;
+        int64_t due_ms = step_ms * report / reports;
         int64_t wait_ms = due_ms - (pipeline_clock_ms () - started_ms);
         if (pipeline_wait_ms (wait_ms > 0 ? wait_ms : 0, step, progress,
                               progress_ctx) < 0)
@@ -46,18 +51,18 @@ s_synthetic_step (step_t step, const pipeline_input_t *input,
 
         char message[PIPELINE_MESSAGE_SIZE];
         snprintf (message, sizeof message, "%s (%d/%d)", s_activity[step],
-                  report, SYNTHETIC_REPORTS);
+                  report, reports);
         int64_t left_ms = step_ms - due_ms;
         int eta_s = (int) ((left_ms + 999) / 1000);
-        if (progress (progress_ctx, step, (double) report / SYNTHETIC_REPORTS,
+        if (progress (progress_ctx, step, (double) report / reports,
                       message, eta_s) != 0)
             return -ECANCELED;
 
-        if (fail_here && report == SYNTHETIC_FAIL_REPORT) {
+        if (fail_here && report == fail_report) {
             pipeline_error_set (error, "SyntheticFailure", true,
                                 "synthetic failure in step %s at %d %%",
                                 step_name (step),
-                                100 * report / SYNTHETIC_REPORTS);
+                                100 * report / reports);
             return -EIO;
         }
     }
