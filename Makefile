@@ -11,7 +11,7 @@ endif
 # cmake --build runs make underneath: keep its directory chatter out.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build deps run test bench clean
+.PHONY: all build deps run test bench fuzz clean
 
 all: build
 
@@ -32,6 +32,21 @@ test: build
 bench: build
 	@$(BUILD_DIR)/bench/bench_broker --bin-dir=$(BUILD_DIR)/bin
 	@$(BUILD_DIR)/bench/bench_media
+
+# Fuzzing with clang's libFuzzer, ASan and UBSan, in a build directory of
+# its own where the whole tree is instrumented; each target then runs
+# FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/run.sh).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = request route
+FUZZ_CFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+
+fuzz:
+	@./deploy/install-deps.sh --fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DAURA_FUZZ=ON \
+		-DCMAKE_C_FLAGS="$(FUZZ_CFLAGS)" >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target $(FUZZ_TARGETS:%=fuzz_%)
+	@./tests/fuzz/run.sh $(FUZZ_BUILD_DIR)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -465,6 +465,31 @@ s_check_field (const s_rule_t *rule, json_t *section, const char *key,
     return 0;
 }
 
+/*  Replaces every byte of text that does not begin a complete, valid
+    UTF-8 sequence by '?', in place. */
+static void
+s_utf8_repair (char *text)
+{
+    unsigned char *p = (unsigned char *) text;
+    while (*p) {
+        size_t need = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                   : (*p & 0xF8) == 0xF0 ? 3 : 4;
+        bool valid = need < 4 && !(*p >= 0x80 && *p < 0xC2) && *p < 0xF5;
+        for (size_t i = 1; valid && i <= need; i++)
+            valid = (p[i] & 0xC0) == 0x80;
+        /* overlong three- and four-byte forms, surrogates, beyond U+10FFFF */
+        if (valid && need == 2)
+            valid = !(p[0] == 0xE0 && p[1] < 0xA0) && !(p[0] == 0xED && p[1] >= 0xA0);
+        if (valid && need == 3)
+            valid = !(p[0] == 0xF0 && p[1] < 0x90) && !(p[0] == 0xF4 && p[1] >= 0x90);
+        if (!valid) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
 /*  Checks every member of one section object. Returns 0 or -ENOMEM. */
 static int
 s_check_section (const s_section_t *section, json_t *object,
@@ -475,7 +500,8 @@ s_check_section (const s_section_t *section, json_t *object,
     json_t *value;
     json_object_foreach (object, key, value)
     {
-        snprintf (path, sizeof path, "%s.%s", section->name, key);
+        /* an empty key still needs a name the client can read */
+        snprintf (path, sizeof path, "%s.%s", section->name, *key ? key : "\"\"");
         const s_rule_t *rule = NULL;
         for (size_t i = 0; !rule && i < section->rule_count; i++)
             if (strcmp (section->rules[i].key, key) == 0)
@@ -516,6 +542,9 @@ request_parse_job (const char *buf, size_t len, char **spec,
     json_t *root = json_loadb (buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
                                &jerr);
     if (!root) {
+        /* jansson quotes the bytes near the error, which may stop inside
+           a character: the client gets valid UTF-8 all the same */
+        s_utf8_repair (jerr.text);
         s_add_error (errors, "body", "invalid JSON at line %d, column %d: %s",
                      jerr.line, jerr.column, jerr.text);
         goto cleanup;
@@ -534,7 +563,7 @@ request_parse_job (const char *buf, size_t len, char **spec,
             if (strcmp (s_sections[i].name, key) == 0)
                 section = &s_sections[i];
         if (!section)
-            s_add_error (errors, key, "unknown field");
+            s_add_error (errors, *key ? key : "\"\"", "unknown field");
         else if (!json_is_object (value))
             s_add_error (errors, key, "must be an object");
         else if (s_check_section (section, value, errors) < 0) {

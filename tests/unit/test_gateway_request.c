@@ -110,6 +110,14 @@ START_TEST (test_invalid_json_says_line_and_column)
     errors = s_reject ("{\"brief\": {\"topic\": \"x\", \"topic\": \"y\"}}");
     ck_assert_str_eq (errors.items[0].field, "body");
     ck_assert_ptr_nonnull (strstr (errors.items[0].message, "column"));
+
+    /* the parser's quote of the bad token may stop inside a character:
+       the message stays valid UTF-8 and keeps the characters before */
+    errors = s_reject ("{\"brief\": {\"topic\": \"caf\\u00e\xc3\xa9\"}}");
+    const char *m = errors.items[0].message;
+    ck_assert_msg (strstr (m, "caf"), "%s", m);
+    for (const unsigned char *p = (const unsigned char *) m; *p; p++)
+        ck_assert_msg (*p < 0x80, "a stray byte in %s", m);
 }
 END_TEST
 
@@ -365,6 +373,12 @@ START_TEST (test_unknown_fields_are_named)
     memcpy (text + n, "\": 1}", 6);
     errors = s_reject (text);
     ck_assert_uint_eq (strlen (errors.items[0].field), 62);
+
+    /* an empty key is named too, not left blank */
+    errors = s_reject ("{\"\": {\"topic\": \"x\"}}");
+    ck_assert_str_eq (errors.items[0].field, "\"\"");
+    errors = s_reject ("{\"brief\": {\"topic\": \"x\", \"\": 1}}");
+    ck_assert_str_eq (errors.items[0].field, "brief.\"\"");
 }
 END_TEST
 
