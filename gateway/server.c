@@ -657,13 +657,21 @@ s_open_stream (conn_t *c, const proto_msg_t *job)
 static enum MHD_Result
 s_begin_events (conn_t *c)
 {
+    /* a new EventSource cannot set the header: a client that reconnects
+       by itself passes the id as ?lastEventId= instead; the header wins */
     const char *header = MHD_lookup_connection_value (c->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_LAST_EVENT_ID);
+    const char *source = "Last-Event-ID";
+    if (!header) {
+        header = MHD_lookup_connection_value (c->conn, MHD_GET_ARGUMENT_KIND, "lastEventId");
+        source = "lastEventId";
+    }
     if (header) {
-        if (sse_parse_last_event_id (header, strlen (header), &c->last_event_id) < 0)
-            return s_respond_problem (c, 400,
-                                      "Last-Event-ID must be a non-negative integer",
-                                      NULL, NULL);
+        if (sse_parse_last_event_id (header, strlen (header), &c->last_event_id) < 0) {
+            char detail[80];
+            snprintf (detail, sizeof detail, "%s must be a non-negative integer", source);
+            return s_respond_problem (c, 400, detail, NULL, NULL);
+        }
         c->has_last_event_id = true;
         c->stream = s_stream_new (c);
         if (!c->stream)

@@ -74,6 +74,10 @@ class BadInputTest(unittest.TestCase):
         for bad in ("-1", "abc", "1x"):
             status, headers, _, body = self.stack.events(job, last_event_id=bad)
             self.problem(status, headers, body, 400)
+        status, headers, body = self.stack.request(
+            "GET", f"/api/jobs/{job}/events?lastEventId=abc")
+        self.problem(status, headers, body, 400)
+        self.assertIn("lastEventId", json.loads(body)["detail"])
 
     def test_unknown_route_and_method(self):
         self.problem(*self.stack.request("GET", "/api/nothing"), 404)

@@ -7,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from harness import JOB_ID, Stack  # noqa: E402
+from harness import JOB_ID, Stack, parse_sse  # noqa: E402
 
 STEPS = ["plan", "tts", "visuals", "compose", "render"]
 RANGES = {"plan": (0, 15), "tts": (15, 35), "visuals": (35, 65),
@@ -95,6 +95,26 @@ class JobStreamTest(unittest.TestCase):
         status, _, events, _ = self.stack.events(job, last_event_id=len(real) - 3)
         self.assertEqual([int(e["id"]) for e in events if "event" in e],
                          [len(real) - 2, len(real) - 1, len(real)])
+
+    def test_last_event_id_as_a_query_parameter(self):
+        # a client that makes a new EventSource cannot set the header
+        job = self.stack.submit()
+        self.stack.wait_job(job, ["Done"])
+        _, _, full, _ = self.stack.events(job, last_event_id=0)
+        ids = [int(e["id"]) for e in full if "event" in e]
+        conn = self.stack.connection()
+        conn.request("GET", f"/api/jobs/{job}/events?lastEventId=3")
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        rest = [int(e["id"]) for e in parse_sse(resp) if "event" in e]
+        conn.close()
+        self.assertEqual(rest, ids[3:])
+        # the header wins over the parameter
+        conn = self.stack.connection()
+        conn.request("GET", f"/api/jobs/{job}/events?lastEventId=1",
+                     headers={"Last-Event-ID": str(ids[-1])})
+        self.assertEqual(conn.getresponse().status, 204)
+        conn.close()
 
     def test_new_subscriber_gets_a_snapshot_then_live_events(self):
         job = self.stack.submit()
