@@ -32,13 +32,14 @@ test: build
 bench: build
 	@$(BUILD_DIR)/bench/bench_broker --bin-dir=$(BUILD_DIR)/bin
 	@$(BUILD_DIR)/bench/bench_media
+	@$(BUILD_DIR)/bench/bench_sse --bin-dir=$(BUILD_DIR)/bin
 
 # Fuzzing with clang's libFuzzer, ASan and UBSan, in a build directory of
 # its own where the whole tree is instrumented; each target then runs
 # FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/run.sh).
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = request route
+FUZZ_TARGETS = request route web
 FUZZ_CFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 
 fuzz:
