@@ -132,8 +132,9 @@ static const setting_t s_settings[] = {
       "rate applies", INT_FIELD (rate_burst) },
     { CONFIG_LIMITS, "AURA_SSE_MAX_BACKLOG", "sse-max-backlog", "BYTES",
       KIND_INT, "262144", 4096, 67108864, NULL,
-      "unsent bytes of an event stream before its client is disconnected (it "
-      "reconnects and replays)", INT_FIELD (sse_max_backlog) },
+      "unsent bytes of an event stream before a client that takes nothing for "
+      "1 s is disconnected (4 times that at any time); it reconnects and "
+      "replays", INT_FIELD (sse_max_backlog) },
     { CONFIG_LIMITS, "AURA_REQUEST_TIMEOUT_S", "request-timeout-s", "S",
       KIND_INT, "30", 1, 3600, NULL,
       "a connection silent this long is closed (event streams excepted)",

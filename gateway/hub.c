@@ -55,6 +55,7 @@ struct hub_stream_t {
     hub_t *all_hub;               /* set while in that list */
     bool farewell_sent;           /* the shutdown comment went out */
     int64_t last_write_us;
+    int64_t backlog_since_us;     /* when the queue last stopped being empty */
     hub_sleep_fn *sleep_fn;
     hub_wake_fn *wake_fn;
     void *arg;
@@ -106,6 +107,7 @@ hub_limits_default (hub_limits_t *limits)
     limits->idle_ttl_us = INT64_C (1800) * 1000000;
     limits->stream_max_events = 4096;
     limits->stream_max_bytes = 1024 * 1024;
+    limits->stall_us = INT64_C (1000000);
     limits->keepalive_us = INT64_C (10) * 1000000;
 }
 
@@ -255,14 +257,51 @@ s_queue_clear (hub_stream_t *s)
     s->head_offset = 0;
 }
 
+/*  How far past its limits a stream that is still taking bytes may fall
+    before it is cut all the same: what bounds the memory of one stream. */
+#define HUB_STREAM_HARD_FACTOR 4
+
+/*  True when queuing ev would leave s too far behind: past its limits
+    while its client has taken nothing for limits->stall_us (a burst
+    that arrives between two writes is not a slow client), or past
+    HUB_STREAM_HARD_FACTOR times them. NULL limits (a replay from the
+    ring, bounded by the ring) never are. Stream lock held. */
+static bool
+s_stream_behind (const hub_limits_t *limits, const hub_stream_t *s,
+                 const hub_event_t *ev, int64_t now_us)
+{
+    if (!limits)
+        return false;
+    size_t events = s->queue_count + 1;
+    size_t bytes = s->queue_bytes + ev->len;
+    if (events <= limits->stream_max_events && bytes <= limits->stream_max_bytes)
+        return false;
+    if (events > HUB_STREAM_HARD_FACTOR * limits->stream_max_events
+        || bytes > HUB_STREAM_HARD_FACTOR * limits->stream_max_bytes)
+        return true;
+    int64_t moving_us = s->last_write_us > s->backlog_since_us ? s->last_write_us
+                                                                : s->backlog_since_us;
+    return now_us - moving_us >= limits->stall_us;
+}
+
+/*  Appends ev to a stream's queue, noting when a backlog starts. Returns
+    0 or -ENOMEM. Stream lock held. */
+static int
+s_stream_push (hub_stream_t *s, hub_event_t *ev, int64_t now_us)
+{
+    if (s->queue_count == 0)
+        s->backlog_since_us = now_us;
+    return s_queue_push (s, ev);
+}
+
 /*  Offers a job event to a stream: queued when newer than what the
-    stream has, within its limits. A stream past its limits is cut; one
-    that learns the job ended at or below its cursor just ends. Caller
-    holds the job lock (or owns the stream exclusively) but not the stream
-    lock. */
+    stream has, within its limits (NULL: none, for replays from the
+    ring). A stream too far behind is cut; one that learns the job ended
+    at or below its cursor just ends. Caller holds the job lock (or owns
+    the stream exclusively) but not the stream lock. */
 static void
 s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
-                wake_list_t *wakes)
+                wake_list_t *wakes, int64_t now_us)
 {
     pthread_mutex_lock (&s->lock);
     bool changed = false;
@@ -271,9 +310,7 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
     }
     else if (s->all_jobs) {
         /* seqs are per job here: only the stream's limits apply */
-        if (s->queue_count >= limits->stream_max_events
-            || s->queue_bytes + ev->len > limits->stream_max_bytes
-            || s_queue_push (s, ev) < 0) {
+        if (s_stream_behind (limits, s, ev, now_us) || s_stream_push (s, ev, now_us) < 0) {
             log_write (AURA_LOG_WARN, s->cid, NULL,
                        "stream of all jobs cut: %zu events (%zu bytes) not yet sent",
                        s->queue_count, s->queue_bytes);
@@ -299,9 +336,7 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
         s_queue_clear (s);
         changed = true;
     }
-    else if (s->queue_count >= limits->stream_max_events
-             || s->queue_bytes + ev->len > limits->stream_max_bytes
-             || s_queue_push (s, ev) < 0) {
+    else if (s_stream_behind (limits, s, ev, now_us) || s_stream_push (s, ev, now_us) < 0) {
         log_write (AURA_LOG_WARN, s->cid, s->job ? s->job->id : NULL,
                    "stream cut: %zu events (%zu bytes) not yet sent",
                    s->queue_count, s->queue_bytes);
@@ -499,13 +534,12 @@ s_job_link (hub_job_t *job, hub_stream_t *s)
 
 /*  Queues to s every ring event above after_seq. Job lock held. */
 static void
-s_replay (const hub_limits_t *limits, hub_job_t *job, hub_stream_t *s,
-          uint64_t after_seq)
+s_replay (hub_job_t *job, hub_stream_t *s, uint64_t after_seq)
 {
     for (size_t i = 0; i < job->ring_count; i++) {
         hub_event_t *ev = s_ring_at (job, i);
         if (ev->seq > after_seq)
-            s_stream_offer (limits, s, ev, NULL);
+            s_stream_offer (NULL, s, ev, NULL, 0);
     }
 }
 
@@ -554,7 +588,7 @@ hub_destroy (hub_t **self_p)
     a hole; streams that would skip are cut by s_stream_offer. Returns 0,
     or -EALREADY for a seq at or below the latest. Job lock held. */
 static int
-s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev)
+s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev, int64_t now_us)
 {
     if (ev->seq <= job->last_seq)
         return -EALREADY;
@@ -571,11 +605,11 @@ s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev)
     /* an event after the terminal one: the job was retried */
     job->terminal = ev->terminal;
     for (hub_stream_t *s = job->streams; s; s = s->next)
-        s_stream_offer (&self->limits, s, ev, &self->wakes);
+        s_stream_offer (&self->limits, s, ev, &self->wakes, now_us);
     if (self->all_count > 0) {
         pthread_mutex_lock (&self->all_lock);
         for (hub_stream_t *s = self->all_streams; s; s = s->next)
-            s_stream_offer (&self->limits, s, ev, &self->wakes);
+            s_stream_offer (&self->limits, s, ev, &self->wakes, now_us);
         pthread_mutex_unlock (&self->all_lock);
     }
     return 0;
@@ -584,11 +618,11 @@ s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev)
 /*  Appends the held events that now continue the job's events, dropping
     those already seen; the gap closes when none are left. Job lock held. */
 static void
-s_held_release (hub_t *self, hub_job_t *job)
+s_held_release (hub_t *self, hub_job_t *job, int64_t now_us)
 {
     size_t taken = 0;
     while (taken < job->held_count && job->held[taken]->seq <= job->last_seq + 1) {
-        s_job_append (self, job, job->held[taken]);
+        s_job_append (self, job, job->held[taken], now_us);
         hub_event_unref (&job->held[taken]);
         taken++;
     }
@@ -602,7 +636,7 @@ s_held_release (hub_t *self, hub_job_t *job)
 /*  Gives up on filling a gap: the held events are appended with the hole
     before them. Job lock held. */
 static void
-s_gap_abandon (hub_t *self, hub_job_t *job)
+s_gap_abandon (hub_t *self, hub_job_t *job, int64_t now_us)
 {
     if (!job->filling)
         return;
@@ -611,7 +645,7 @@ s_gap_abandon (hub_t *self, hub_job_t *job)
                "without it",
                job->last_seq, job->held_count);
     for (size_t i = 0; i < job->held_count; i++) {
-        s_job_append (self, job, job->held[i]);
+        s_job_append (self, job, job->held[i], now_us);
         hub_event_unref (&job->held[i]);
     }
     job->held_count = 0;
@@ -650,7 +684,7 @@ hub_publish (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us)
     hub_job_t *job = s_job_lock (self, id, true, now_us, &rc);
     if (!job)
         return rc;
-    rc = s_job_append (self, job, ev);
+    rc = s_job_append (self, job, ev, now_us);
     pthread_mutex_unlock (&job->lock);
     s_wake_all (&self->wakes);
     return rc;
@@ -668,19 +702,19 @@ hub_offer (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us,
         rc = -EALREADY;
     else if (job->filling) {
         if (job->held_count >= self->limits.stream_max_events) {
-            s_gap_abandon (self, job);
-            rc = s_job_append (self, job, ev);
+            s_gap_abandon (self, job, now_us);
+            rc = s_job_append (self, job, ev, now_us);
         }
         else if (s_held_insert (job, ev) < 0) {
-            s_gap_abandon (self, job);
-            rc = s_job_append (self, job, ev);
+            s_gap_abandon (self, job, now_us);
+            rc = s_job_append (self, job, ev, now_us);
         }
         else
             rc = -EINPROGRESS;
     }
     else if (job->last_seq > 0 && ev->seq > job->last_seq + 1) {
         if (s_held_insert (job, ev) < 0)
-            rc = s_job_append (self, job, ev);
+            rc = s_job_append (self, job, ev, now_us);
         else {
             job->filling = true;
             *fill_after = job->last_seq;
@@ -688,7 +722,7 @@ hub_offer (hub_t *self, const char *id, hub_event_t *ev, int64_t now_us,
         }
     }
     else
-        rc = s_job_append (self, job, ev);
+        rc = s_job_append (self, job, ev, now_us);
     pthread_mutex_unlock (&job->lock);
     s_wake_all (&self->wakes);
     return rc;
@@ -707,10 +741,10 @@ hub_fill (hub_t *self, const char *id, hub_event_t *const *events, size_t count,
             continue;
         if (events[i]->seq != job->last_seq + 1)
             break; /* a hole in the answer: the rest cannot follow yet */
-        s_job_append (self, job, events[i]);
+        s_job_append (self, job, events[i], now_us);
     }
     if (job->filling)
-        s_held_release (self, job);
+        s_held_release (self, job, now_us);
     rc = 0;
     if (job->filling) {
         *fill_after = job->last_seq;
@@ -728,7 +762,7 @@ hub_gap_abandon (hub_t *self, const char *id, int64_t now_us)
     hub_job_t *job = s_job_lock (self, id, false, now_us, &rc);
     if (!job)
         return;
-    s_gap_abandon (self, job);
+    s_gap_abandon (self, job, now_us);
     pthread_mutex_unlock (&job->lock);
     s_wake_all (&self->wakes);
 }
@@ -928,7 +962,7 @@ s_attach (hub_t *self, hub_stream_t *stream, const char *id, uint64_t after_seq,
         pthread_mutex_lock (&stream->lock);
         stream->cursor = after_seq;
         pthread_mutex_unlock (&stream->lock);
-        s_replay (&self->limits, job, stream, after_seq);
+        s_replay (job, stream, after_seq);
         s_job_link (job, stream);
         rc = 0;
     }
@@ -1083,7 +1117,7 @@ hub_stream_attach (hub_t *self, hub_stream_t *stream, const char *id,
     pthread_mutex_lock (&job->lock);
     pthread_mutex_unlock (&self->lock);
 
-    s_replay (&self->limits, job, stream, after_seq);
+    s_replay (job, stream, after_seq);
     pthread_mutex_lock (&stream->lock);
     if (job->terminal && job->last_seq <= after_seq)
         stream->terminal_queued = true; /* it ended at or before the snapshot */

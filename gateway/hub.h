@@ -28,13 +28,17 @@ typedef struct {
     int64_t finished_ttl_us;  /* a finished, unwatched job is dropped after */
     int64_t idle_ttl_us;      /* any unwatched job without events is dropped after */
     size_t stream_max_events; /* a stream further behind than this is cut */
-    size_t stream_max_bytes;  /* … or holding more than this many bytes */
+    size_t stream_max_bytes;  /* … or holding more than this many bytes,
+                                 once its client has taken nothing for
+                                 stall_us, or at 4 times either limit */
+    int64_t stall_us;
     int64_t keepalive_us;     /* idle time after which a stream gets a comment */
 } hub_limits_t;
 
 /*  Fills limits with the defaults: 1024 events per job, 4096 jobs,
     finished jobs kept 5 min, idle ones 30 min, streams cut past 4096
-    events or 1 MiB, keepalive every 10 s. */
+    events or 1 MiB when their client has taken nothing for 1 s,
+    keepalive every 10 s. */
 void hub_limits_default (hub_limits_t *limits);
 
 /*  Creates an empty hub. Returns NULL when memory runs out. */

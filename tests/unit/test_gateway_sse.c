@@ -514,7 +514,8 @@ s_hub (size_t ring_events, size_t stream_max_events)
 /*  Publishes seqs first..last as frames "<seq>;", the last one terminal
     when asked. */
 static void
-s_publish (hub_t *hub, uint64_t first, uint64_t last, bool terminal_last)
+s_publish_at (hub_t *hub, uint64_t first, uint64_t last, bool terminal_last,
+              int64_t now_us)
 {
     for (uint64_t seq = first; seq <= last; seq++) {
         char text[32];
@@ -522,10 +523,16 @@ s_publish (hub_t *hub, uint64_t first, uint64_t last, bool terminal_last)
         hub_event_t *ev = hub_event_new (seq, terminal_last && seq == last, text,
                                          (size_t) len);
         ck_assert_ptr_nonnull (ev);
-        ck_assert_int_eq (hub_publish (hub, JOB, ev, T0), 0);
+        ck_assert_int_eq (hub_publish (hub, JOB, ev, now_us), 0);
         hub_event_unref (&ev);
         ck_assert_ptr_null (ev);
     }
+}
+
+static void
+s_publish (hub_t *hub, uint64_t first, uint64_t last, bool terminal_last)
+{
+    s_publish_at (hub, first, last, terminal_last, T0);
 }
 
 /*  Reads everything pending; returns it as a string (static buffer). */
@@ -667,21 +674,25 @@ START_TEST (test_hub_keepalive_cut_eviction_and_close)
     ck_assert_str_eq (buf, ": keepalive 2023-11-14T22:13:21Z\n\n");
     ck_assert_int_eq (hub_stream_read (a, buf, sizeof buf, T0 + 1000001), 0);
 
-    /* a stream that falls more than 4 events behind is cut; one that
-       keeps up is not */
+    /* a stream more than 4 events behind that has taken nothing for the
+       stall time is cut; one that keeps up is not, and a burst between
+       two reads is not a slow client */
     ssize_t rc;
     s_publish (hub, 2, 4, false);
     ck_assert_int_eq (idle.wakes, 2);
     ck_assert_str_eq (s_drain (a, &rc), "2;3;4;");
     s_publish (hub, 5, 6, false);
+    s_publish_at (hub, 7, 7, false, T0 + 999999); /* b stalled just short */
+    ck_assert_str_eq (s_drain (a, &rc), "5;6;7;");
+    s_publish_at (hub, 8, 8, false, T0 + 1000000);
     ck_assert_int_eq (hub_stream_read (b, buf, sizeof buf, T0), -ECONNABORTED);
     ck_assert_int_eq (slow.wakes, 0);
-    ck_assert_str_eq (s_drain (a, &rc), "5;6;");
+    ck_assert_str_eq (s_drain (a, &rc), "8;");
     ck_assert_int_eq (rc, 0);
 
     /* shutdown wakes the sleeper, which says why and then ends */
     hub_close (hub);
-    ck_assert_int_eq (idle.wakes, 4);
+    ck_assert_int_eq (idle.wakes, 5);
     rc = hub_stream_read (a, buf, sizeof buf, T0);
     ck_assert_int_eq (rc, (ssize_t) strlen (SSE_SHUTDOWN_FRAME));
     ck_assert_int_eq (memcmp (buf, SSE_SHUTDOWN_FRAME, (size_t) rc), 0);
@@ -735,7 +746,7 @@ START_TEST (test_hub_stream_of_all_jobs)
                       "event: job-completed\ndata: {\"jobId\":\"B\"}\n\n");
     ck_assert_int_eq (rc, 0); /* a job's end does not end it */
 
-    /* a reader that falls behind its byte cap is cut */
+    /* a reader 4 times past its byte cap is cut, stalled or not */
     hub_destroy (&hub);
     hub_stream_destroy (&all);
     limits.stream_max_bytes = 100;
@@ -743,6 +754,8 @@ START_TEST (test_hub_stream_of_all_jobs)
     all = hub_stream_new ("all", NULL, s_count_sleep, s_count_wake, &counts, T0);
     ck_assert_int_eq (hub_stream_attach_all (hub, all), 0);
     s_publish (hub, 1, 40, false);
+    ck_assert_int_gt (hub_stream_read (all, buf, 10, T0), 0);
+    s_publish (hub, 41, 200, false);
     ck_assert_int_eq (hub_stream_read (all, buf, sizeof buf, T0), -ECONNABORTED);
 
     /* shutdown ends it after a last comment */
