@@ -15,11 +15,11 @@
 
 typedef enum { KIND_ENDPOINT, KIND_HTTP_ADDR, KIND_INT, KIND_CHOICE, KIND_STEP,
                KIND_NAME, KIND_PATH, KIND_TEXT, KIND_SECRET, KIND_LOG_LEVEL,
-               KIND_LOG_FORMAT } kind_t;
+               KIND_LOG_FORMAT, KIND_SWITCH } kind_t;
 
 typedef struct {
     unsigned mask;       /* the config_option_t this setting belongs to */
-    const char *env;     /* AURA_… */
+    const char *env;     /* AURA_…; NULL: a flag only (KIND_SWITCH) */
     const char *flag;    /* without the leading "--" */
     const char *metavar;
     kind_t kind;
@@ -33,6 +33,7 @@ typedef struct {
 
 /*  Where a setting is stored: an int, or a char array. */
 #define INT_FIELD(name) offsetof (aura_config_t, name), sizeof (int)
+#define BOOL_FIELD(name) offsetof (aura_config_t, name), sizeof (bool)
 #define TEXT_FIELD(name) \
     offsetof (aura_config_t, name), sizeof ((aura_config_t *) 0)->name
 
@@ -139,9 +140,29 @@ static const setting_t s_settings[] = {
       KIND_INT, "30", 1, 3600, NULL,
       "a connection silent this long is closed (event streams excepted)",
       INT_FIELD (request_timeout_s) },
+    { CONFIG_LIMITS, "AURA_HTTP_THREADS", "http-threads", "N", KIND_INT, "0", 0, 64,
+      NULL, "threads serving HTTP connections (0: one per core)",
+      INT_FIELD (http_threads) },
     { CONFIG_WEB_DIR, "AURA_WEB_DIR", "web-dir", "DIR", KIND_PATH,
       "./gateway/web", 0, 0, NULL, "directory of the web UI served at /",
       TEXT_FIELD (web_dir) },
+    /* no environment variable: set in a shared environment file, it would
+       turn every program into a check */
+    { CONFIG_HEALTHCHECK, NULL, "healthcheck", NULL, KIND_SWITCH, "", 0, 0,
+      NULL,
+      "check the running program configured like this one, print one line "
+      "and exit: 0 healthy, 1 not (container HEALTHCHECK, monitoring)",
+      BOOL_FIELD (healthcheck) },
+    { CONFIG_DRAIN_S, "AURA_DRAIN_S", "drain-s", "S", KIND_INT, "30", 1, 3600,
+      NULL,
+      "how long stopping workers may take to hand back their jobs before "
+      "they are killed", INT_FIELD (drain_s) },
+    { CONFIG_SUPERVISOR, "AURA_WORKERS", "workers", "N", KIND_INT, "0", 0, 256,
+      NULL, "workers to run (0: one per core)", INT_FIELD (workers) },
+    { CONFIG_SUPERVISOR, "AURA_BIN_DIR", "bin-dir", "DIR", KIND_TEXT, "", 0, 0,
+      NULL,
+      "directory of aura-broker, aura-gateway and aura-worker (unset: the "
+      "directory of aura-up itself)", TEXT_FIELD (bin_dir) },
     { CONFIG_LOG, "AURA_LOG_LEVEL", "log-level", "LEVEL", KIND_LOG_LEVEL,
       "info", 0, 0, NULL, "debug|info|warn|error", 0, 0 },
     { CONFIG_LOG, "AURA_LOG_FORMAT", "log-format", "FORMAT", KIND_LOG_FORMAT,
@@ -315,6 +336,10 @@ s_apply (aura_config_t *cfg, const setting_t *s, const char *value,
         else
             why = "expected text or json";
         break;
+    case KIND_SWITCH:
+        /* the default is "", a flag on the command line sets "yes" */
+        *(bool *) field = *value != '\0';
+        break;
     }
 
     if (!why && copy && (size_t) snprintf (field, s->size, "%s", value) >= s->size)
@@ -343,6 +368,11 @@ s_print_help (unsigned options, const char *program, const char *summary)
         if (!(s->mask & options))
             continue;
         char left[64];
+        if (s->kind == KIND_SWITCH) {
+            snprintf (left, sizeof left, "--%s", s->flag);
+            printf ("  %-34s %s\n", left, s->help);
+            continue;
+        }
         snprintf (left, sizeof left, "--%s=%s", s->flag, s->metavar);
         printf ("  %-34s %s\n  %-34s %s", left, s->help, "", s->env);
         if (*s->fallback)
@@ -379,7 +409,7 @@ config_load (aura_config_t *cfg, unsigned options, const char *program,
 
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const setting_t *s = &s_settings[i];
-        const char *value = getenv (s->env);
+        const char *value = s->env ? getenv (s->env) : NULL;
         if (!(s->mask & options) || !value)
             continue;
         if (s_apply (cfg, s, value, "environment", err, err_size) < 0)
@@ -416,6 +446,13 @@ config_load (aura_config_t *cfg, unsigned options, const char *program,
             return -EINVAL;
         }
         const char *value = eq ? eq + 1 : NULL;
+        if (s->kind == KIND_SWITCH) {
+            if (value) {
+                snprintf (err, err_size, "option --%s takes no value", s->flag);
+                return -EINVAL;
+            }
+            value = "yes";
+        }
         if (!value) {
             if (a + 1 >= argc) {
                 snprintf (err, err_size, "option --%s needs a value", s->flag);

@@ -38,9 +38,16 @@ typedef enum {
     CONFIG_LIMITS = 1u << 20,          /* AURA_MAX_STREAMS(_PER_IP),
                                           AURA_RATE_LIMIT, AURA_RATE_BURST,
                                           AURA_SSE_MAX_BACKLOG,
-                                          AURA_REQUEST_TIMEOUT_S */
+                                          AURA_REQUEST_TIMEOUT_S,
+                                          AURA_HTTP_THREADS */
     CONFIG_WEB_DIR = 1u << 21,         /* AURA_WEB_DIR */
+    CONFIG_HEALTHCHECK = 1u << 22,     /* --healthcheck (a flag only) */
+    CONFIG_DRAIN_S = 1u << 23,         /* AURA_DRAIN_S */
+    CONFIG_SUPERVISOR = 1u << 24,      /* AURA_WORKERS, AURA_BIN_DIR */
 } config_option_t;
+
+/*  How long a --healthcheck waits for the answer of the program it checks. */
+#define CONFIG_HEALTHCHECK_TIMEOUT_MS 2000
 
 typedef struct {
     char broker_frontend[CONFIG_ENDPOINT_SIZE]; /* tcp://127.0.0.1:7701 */
@@ -73,7 +80,13 @@ typedef struct {
     int rate_burst;       /* default 60 */
     int sse_max_backlog;  /* bytes, default 262144 */
     int request_timeout_s;/* idle connections (not streams), default 30 */
+    int http_threads;     /* 0 (default): one per core */
     char web_dir[512];    /* the web UI, default ./gateway/web */
+    bool healthcheck;     /* --healthcheck: check the running program, exit */
+    int drain_s;          /* 1..3600, default 30: a stopping worker's time
+                             before aura-up kills it */
+    int workers;          /* aura-up: 0 (default: one per core)..256 */
+    char bin_dir[512];    /* aura-up: the programs, "" (default: its own dir) */
     log_level_t log_level;/* default info */
     bool log_json;        /* AURA_LOG_FORMAT=json */
 } aura_config_t;

@@ -45,10 +45,12 @@
 #include "web.h"
 
 /*  Per-connection memory pool (headers, read and write buffers): what an
-    idle stream costs, besides its hub stream. 8 KiB holds the request
-    headers a browser sends (cookies included) and a stream's write
-    buffer. */
-#define SERVER_CONNECTION_MEMORY_BYTES (8 * 1024)
+    idle stream costs, besides its hub stream. One page: a larger pool is
+    touched at both ends (headers at one, buffers at the other), so it
+    costs two. It holds the request headers an API client or a browser
+    sends to this origin (about 1 KiB; larger ones get 431) and a
+    stream's 1 KiB write block. */
+#define SERVER_CONNECTION_MEMORY_BYTES (4 * 1024)
 /*  Connections from one address beyond its stream cap, for its other
     requests; past this libmicrohttpd refuses the connection itself, which
     is what stops one address from holding thousands of half-sent
@@ -142,7 +144,9 @@ typedef struct {
 
     struct sockaddr_storage client; /* the peer, for limits */
     bool has_client;
-    char allow_origin[256];    /* Access-Control-Allow-Origin, "" = none */
+    const char *allow_origin;  /* Access-Control-Allow-Origin or NULL; points
+                                  into the request's headers, which live as
+                                  long as the request, or at static "*" */
     bool stream_admitted;      /* counted by client_limits until completed */
 
     atomic_int call_state;     /* call_state_t */
@@ -152,7 +156,8 @@ typedef struct {
     bool has_last_event_id;
     uint64_t last_event_id;
     bool all_jobs;             /* GET /api/events */
-    char web_path[WEB_PATH_SIZE]; /* ROUTE_WEB: the file, "" = none */
+    char *web_path;            /* ROUTE_WEB: the file, NULL = none (kept
+                                  off the struct: every stream has one) */
     hub_stream_t *stream;
     bool catching_up;          /* the stream is fed from the broker, detached */
     bool stream_counted;       /* counted in streams_open until completed */
@@ -227,7 +232,7 @@ static void
 s_add_common_headers (conn_t *c, struct MHD_Response *response)
 {
     MHD_add_response_header (response, "X-Correlation-ID", c->cid);
-    if (c->allow_origin[0]) {
+    if (c->allow_origin) {
         MHD_add_response_header (response, "Access-Control-Allow-Origin", c->allow_origin);
         MHD_add_response_header (response, "Access-Control-Expose-Headers",
                                  AUTH_CORS_EXPOSE_HEADERS);
@@ -1103,8 +1108,11 @@ s_on_headers (conn_t *c, const char *url)
 {
     c->route_result = route_match (c->method, url, strlen (url), &c->route);
     if (c->route_result == ROUTE_MATCHED && c->route.id == ROUTE_WEB
-        && web_resolve (url, strlen (url), c->web_path, sizeof c->web_path) < 0)
-        c->web_path[0] = '\0';
+        && (c->web_path = malloc (WEB_PATH_SIZE))
+        && web_resolve (url, strlen (url), c->web_path, WEB_PATH_SIZE) < 0) {
+        free (c->web_path);
+        c->web_path = NULL;
+    }
     if (c->route_result != ROUTE_MATCHED
         || (c->route.id != ROUTE_JOB_SUBMIT && c->route.id != ROUTE_QUICK_DEMO))
         return MHD_YES;
@@ -1217,7 +1225,7 @@ static enum MHD_Result
 s_begin_web (conn_t *c)
 {
     char detail[WEB_PATH_SIZE + 64];
-    if (!c->web_path[0]) {
+    if (!c->web_path) {
         snprintf (detail, sizeof detail, "no resource at %s", c->path);
         return s_respond_problem (c, 404, detail, NULL, NULL);
     }
@@ -1362,7 +1370,7 @@ s_admit (conn_t *c, bool *answered)
 static enum MHD_Result
 s_respond_preflight (conn_t *c)
 {
-    if (!c->allow_origin[0]) {
+    if (!c->allow_origin) {
         s_reject (c, REJECT_CORS);
         return s_respond_problem (c, 403, "this origin may not call the API from a browser",
                                   NULL, NULL);
@@ -1526,9 +1534,7 @@ s_conn_new (server_t *server, struct MHD_Connection *conn, const char *method,
         }
     }
     const char *origin = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Origin");
-    const char *allow = auth_cors_allow_origin (server->auth, origin);
-    if (allow && strlen (allow) < sizeof c->allow_origin)
-        snprintf (c->allow_origin, sizeof c->allow_origin, "%s", allow);
+    c->allow_origin = auth_cors_allow_origin (server->auth, origin);
     return c;
 }
 
@@ -1593,6 +1599,7 @@ s_on_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     if (c->stream_admitted)
         client_limits_stream_close (c->server->limits, s_client_addr (c));
     bus_reply_destroy (&c->reply);
+    free (c->web_path);
     free (c->body);
     free (c);
 }
@@ -1646,6 +1653,14 @@ s_address (const char *host, int port, struct sockaddr_storage *addr, bool *ipv6
         return 0;
     }
     return -EINVAL;
+}
+
+/*  Cores this process may run on. */
+static unsigned
+s_core_count (void)
+{
+    long n = sysconf (_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (unsigned) n;
 }
 
 /*  As many connections as the open-files limit allows, leaving room for
@@ -1717,7 +1732,12 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
     for (size_t i = 0; i < REJECT_COUNT; i++)
         atomic_init (&self->rejected[i], 0);
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+    /* a pool of epoll threads, each with its own connections: a fan-out
+       to every stream is split between cores, and libmicrohttpd's walk
+       of its suspended connections after a wake-up covers one thread's
+       share only */
+    unsigned threads = cfg->http_threads > 0 ? (unsigned) cfg->http_threads : s_core_count ();
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC
                      | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) cfg->http_port, NULL, NULL, s_on_request, self,
@@ -1731,6 +1751,7 @@ server_new (const aura_config_t *cfg, bus_t *bus, hub_t *hub)
             ? (unsigned) cfg->max_streams_per_ip + SERVER_PER_IP_EXTRA_CONNECTIONS
             : 0u,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_unescape_none, self,
         MHD_OPTION_END);

@@ -1,5 +1,6 @@
-/*  server — the gateway's HTTP side on libmicrohttpd: one epoll thread,
-    suspend/resume instead of a thread per connection. A request that needs
+/*  server — the gateway's HTTP side on libmicrohttpd: a pool of epoll
+    threads (one per core by default), suspend/resume instead of a thread
+    per connection. A request that needs
     the broker is suspended until the bus answers or times out; an SSE
     stream is suspended whenever it has nothing to send. */
 #ifndef AURA_GATEWAY_SERVER_H
