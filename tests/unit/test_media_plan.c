@@ -1,9 +1,11 @@
 /*  Unit tests of the planner (worker/pipeline/plan.c) and of plan.json:
     the request normalized with its defaults, scene counts and narration
     word budgets for every density and pacing, narration a viewer would
-    accept (topic, audience and goal named, never twice the same), the
-    file round trip, the step's checkpoint and cancel. */
+    accept (topic, audience and goal named, the tone heard, no sentence
+    said twice, well-formed sentences, slide text that fits), odd topics,
+    the file round trip, the step's checkpoint and cancel. */
 #include <check.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -87,7 +89,94 @@ s_contains_ci (const char *text, const char *part)
     return false;
 }
 
+/*  Characters (code points) of a UTF-8 text. */
+static size_t
+s_chars (const char *text)
+{
+    size_t count = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+        if ((*p & 0xC0) != 0x80)
+            count++;
+    return count;
+}
+
+/*  The sentences of a narration: it is cut after each '.', '?' or '!'
+    that a space or the end follows. Returns how many were written into
+    sentences[max][size]. */
+enum { SENTENCE_SIZE = 1024, PLAN_SENTENCES = 400 };
+
+static int
+s_sentences (const char *narration, char (*sentences)[SENTENCE_SIZE], int max)
+{
+    int count = 0;
+    const char *start = narration;
+    for (const char *p = narration; *p && count < max; p++) {
+        if (!strchr (".?!", *p) || (p[1] != ' ' && p[1] != '\0'))
+            continue;
+        size_t len = (size_t) (p + 1 - start);
+        ck_assert_uint_lt (len, SENTENCE_SIZE);
+        memcpy (sentences[count], start, len);
+        sentences[count++][len] = '\0';
+        start = p[1] ? p + 2 : p + 1;
+    }
+    ck_assert_msg (count == max || *start == '\0',
+                   "narration ends without punctuation: \"%s\"", start);
+    return count;
+}
+
+/*  A sentence starts with a capital (or a word written in mixed case on
+    purpose, such as "iPhone", or a letter outside ASCII) and has no
+    doubled spaces or punctuation. */
+static void
+s_check_sentence (const char *sentence)
+{
+    const unsigned char first = (unsigned char) sentence[0];
+    bool mixed_case = false;
+    for (const char *p = sentence + 1; *p && *p != ' '; p++)
+        if (isupper ((unsigned char) *p))
+            mixed_case = true;
+    ck_assert_msg (!islower (first) || mixed_case, "starts in lower case: \"%s\"",
+                   sentence);
+    ck_assert_msg (first != ' ' && !strstr (sentence, "  "), "spacing: \"%s\"", sentence);
+    ck_assert_msg (!strstr (sentence, " ,") && !strstr (sentence, " .")
+                   && !strstr (sentence, ",.") && !strstr (sentence, ".."),
+                   "punctuation: \"%s\"", sentence);
+    ck_assert_msg (!strstr (sentence, "{") && !strstr (sentence, "}"),
+                   "placeholder left: \"%s\"", sentence);
+}
+
+/*  No sentence is said twice anywhere in the plan, and each is well
+    formed. */
+static void
+s_check_sentences (const media_plan_t *plan)
+{
+    static char sentences[PLAN_SENTENCES][SENTENCE_SIZE];
+    static int scene_of[PLAN_SENTENCES];
+    int count = 0;
+    for (int i = 0; i < plan->scene_count; i++) {
+        int added = s_sentences (plan->scenes[i].narration, sentences + count,
+                                 PLAN_SENTENCES - count);
+        ck_assert_int_ge (added, 1);
+        for (int j = count; j < count + added; j++) {
+            s_check_sentence (sentences[j]);
+            scene_of[j] = i + 1;
+        }
+        count += added;
+    }
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < i; j++)
+            ck_assert_msg (strcmp (sentences[i], sentences[j]) != 0,
+                           "\"%s\" is said in scene %d and again in scene %d",
+                           sentences[i], scene_of[j], scene_of[i]);
+}
+
 /*  What a plan must always be, whatever the brief. */
+/*  The title slide shows the topic up to this many characters (and "…");
+    other headings and the bullets are short enough to read at a glance. */
+#define TITLE_CHARS 80
+#define HEADING_CHARS 40
+#define BULLET_CHARS 60
+
 static void
 s_check_scenes (const media_plan_t *plan)
 {
@@ -97,11 +186,17 @@ s_check_scenes (const media_plan_t *plan)
         const media_scene_t *scene = &plan->scenes[i];
         ck_assert_msg (scene->heading[0], "scene %d has no heading", i + 1);
         ck_assert_msg (s_valid_utf8 (scene->heading), "heading %d not UTF-8", i + 1);
+        ck_assert_msg (s_chars (scene->heading) <= (i == 0 ? TITLE_CHARS : HEADING_CHARS),
+                       "heading %d is too long: \"%s\"", i + 1, scene->heading);
         ck_assert_int_ge (scene->bullet_count, 2);
         ck_assert_int_le (scene->bullet_count, 4);
         for (int b = 0; b < scene->bullet_count; b++) {
             ck_assert_msg (scene->bullets[b][0], "scene %d bullet %d empty", i + 1, b);
             ck_assert (s_valid_utf8 (scene->bullets[b]));
+            ck_assert_msg (s_chars (scene->bullets[b]) <= BULLET_CHARS,
+                           "scene %d: bullet too long: \"%s\"", i + 1, scene->bullets[b]);
+            for (int c = 0; c < b; c++)
+                ck_assert_str_ne (scene->bullets[b], scene->bullets[c]);
         }
         ck_assert_msg (s_words (scene->narration) >= 3, "scene %d: \"%s\"", i + 1,
                        scene->narration);
@@ -115,6 +210,7 @@ s_check_scenes (const media_plan_t *plan)
             ck_assert_msg (strcmp (scene->narration, plan->scenes[j].narration) != 0,
                            "scenes %d and %d say the same", j + 1, i + 1);
     }
+    s_check_sentences (plan);
 }
 
 /* ------------------------------------------------------------------ */
@@ -324,6 +420,47 @@ START_TEST (test_word_budgets)
 }
 END_TEST
 
+/*  Every scene's narration is within a quarter of its word budget (the
+    words the voice can say in the scene's share of the duration), or
+    within two words for budgets under eight words, where one sentence is
+    all there is room for. */
+START_TEST (test_budget_fit)
+{
+    static const char *topics[] = { "Tides", "How vaccines train the immune system",
+                                    "Kubernetes autoscaling" };
+    static const char *pacings[] = { "Chill", "Conversational", "Fast" };
+    static const char *densities[] = { "Sparse", "Balanced", "Dense" };
+    static const char *tones[] = { "friendly", "direct", "formal", "playful" };
+    static const double durations[] = { 5, 12, 20, 45, 90, 200, 400, 600 };
+    for (size_t t = 0; t < sizeof topics / sizeof *topics; t++)
+        for (int p = 0; p < 3; p++)
+            for (int d = 0; d < 3; d++)
+                for (size_t s = 0; s < sizeof durations / sizeof *durations; s++) {
+                    /* a long topic alone outgrows the shortest budgets */
+                    if (t > 0 && durations[s] < 20)
+                        continue;
+                    char spec[384];
+                    snprintf (spec, sizeof spec,
+                              "{\"brief\":{\"topic\":\"%s\",\"tone\":\"%s\"},"
+                              "\"planSpec\":{\"targetDuration\":%g,\"pacing\":\"%s\","
+                              "\"density\":\"%s\"}}",
+                              topics[t], tones[(t + (size_t) p + s) % 4], durations[s],
+                              pacings[p], densities[d]);
+                    media_plan_t *plan = s_build (spec);
+                    double budget = plan->words_per_minute * plan->scenes[0].target_s / 60.0;
+                    double bound = budget < 8 ? 2 : 0.25 * budget;
+                    for (int i = 0; i < plan->scene_count; i++) {
+                        int words = s_words (plan->scenes[i].narration);
+                        ck_assert_msg (fabs (words - budget) <= bound,
+                                       "%s: scene %d has %d words for a budget of %.1f: %s",
+                                       spec, i + 1, words, budget,
+                                       plan->scenes[i].narration);
+                    }
+                    s_check_scenes (plan);
+                }
+}
+END_TEST
+
 START_TEST (test_narration_names_the_brief)
 {
     media_plan_t *plan = s_build (
@@ -337,24 +474,155 @@ START_TEST (test_narration_names_the_brief)
     ck_assert_msg (s_contains_ci (intro, "young savers"), "%s", intro);
     ck_assert_msg (s_contains_ci (recap, "show why starting early matters"), "%s", recap);
     ck_assert_str_eq (plan->scenes[0].heading, "Compound interest");
-    /* the explainer's parts, in order */
-    static const char *parts[][3] = {
-        { "What it is", "The big idea", "The core idea" },
-        { "Why it matters", "Why should you care?", "What is at stake" },
-        { "How it works", "Under the hood", "The mechanism" },
-        { "An example", "Seeing it in action", "A concrete case" },
-        { "A common misconception", "Myth versus fact", "What people get wrong" },
+    /* the explainer's parts, in order: why it matters, what it is, how it
+       works, an example, the pitfalls, tips; headings may name the topic */
+    static const char *parts[][4] = {
+        { "Why it matters", "Why should you care?", "What's at stake",
+          "Why care about compound interest?" },
+        { "What it is", "The core idea", "The big picture",
+          "Compound interest in one sentence" },
+        { "How it works", "Under the hood", "The mechanism",
+          "Compound interest under the hood" },
+        { "An example", "Seeing it in action", "A concrete case",
+          "Compound interest in action" },
+        { "Common mistakes", "What people get wrong", "Pitfalls to avoid",
+          "Compound interest: common mistakes" },
+        { "Practical tips", "Making it useful", "Tips to remember",
+          "Compound interest: practical tips" },
     };
     int last = 0;
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
         int found = -1;
         for (int i = 1; i < plan->scene_count - 1 && found < 0; i++)
-            for (int a = 0; a < 3; a++)
+            for (int a = 0; a < 4; a++)
                 if (strcmp (plan->scenes[i].heading, parts[p][a]) == 0)
                     found = i;
         ck_assert_msg (found > last, "\"%s\" missing or out of order", parts[p][0]);
         last = found;
     }
+}
+END_TEST
+
+/*  The Kubernetes brief: the topic runs through the video, the audience is
+    spoken to beyond the intro, the goal opens and closes it, and the
+    intro says what is coming. */
+START_TEST (test_brief_runs_through_the_plan)
+{
+    media_plan_t *plan = s_build (
+        "{\"brief\":{\"topic\":\"Kubernetes autoscaling\",\"audience\":\"platform engineers\","
+        "\"goal\":\"decide when to use HPA vs VPA\",\"tone\":\"direct\"},"
+        "\"planSpec\":{\"targetDuration\":150,\"density\":\"Balanced\"}}");
+    s_check_scenes (plan);
+    ck_assert_int_eq (plan->scene_count, 13);
+    int topic = 0, audience = 0, goal = 0;
+    for (int i = 0; i < plan->scene_count; i++) {
+        const char *narration = plan->scenes[i].narration;
+        topic += s_contains_ci (narration, "Kubernetes autoscaling");
+        audience += s_contains_ci (narration, "platform engineers");
+        goal += s_contains_ci (narration, "decide when to use HPA vs VPA");
+        /* a scene names the topic once, then says "it" */
+        const char *first = strstr (narration, "Kubernetes autoscaling");
+        ck_assert_msg (!first || !strstr (first + 1, "Kubernetes autoscaling"),
+                       "scene %d repeats the topic: %s", i + 1, narration);
+    }
+    ck_assert_msg (topic * 2 >= plan->scene_count, "the topic is named in %d scenes", topic);
+    ck_assert_int_ge (audience, 2);
+    ck_assert_int_ge (goal, 2);
+    ck_assert (strstr (plan->scenes[0].narration, "Kubernetes autoscaling"));
+    ck_assert (strstr (plan->scenes[0].narration, "platform engineers"));
+    ck_assert (strstr (plan->scenes[0].narration, "decide when to use HPA vs VPA"));
+    ck_assert (strstr (plan->scenes[0].narration, "why it matters"));
+    ck_assert (strstr (plan->scenes[plan->scene_count - 1].narration,
+                       "decide when to use HPA vs VPA"));
+    /* the names the user wrote keep their capitals mid-sentence */
+    ck_assert (!strstr (plan->scenes[0].narration, "kubernetes"));
+
+    /* with no goal, the video promises the basics of its topic */
+    plan = s_build ("{\"brief\":{\"topic\":\"How bees dance\",\"audience\":\"children\"},"
+                    "\"planSpec\":{\"targetDuration\":60}}");
+    s_check_scenes (plan);
+    ck_assert_msg (strstr (plan->scenes[0].narration, "how bees dance"), "%s",
+                   plan->scenes[0].narration);
+    ck_assert (strstr (plan->scenes[0].narration, "children"));
+    ck_assert (s_contains_ci (plan->scenes[plan->scene_count - 1].narration,
+                              "basics of how bees dance"));
+}
+END_TEST
+
+/*  The tone is heard in every scene's opening, not only in the intro. */
+START_TEST (test_tone_changes_wording)
+{
+    static const char *tones[] = { "friendly", "direct", "formal", "playful" };
+    static media_plan_t plans[4];
+    for (int t = 0; t < 4; t++) {
+        char spec[256];
+        snprintf (spec, sizeof spec,
+                  "{\"brief\":{\"topic\":\"Volcanoes\",\"tone\":\"%s\"},"
+                  "\"planSpec\":{\"targetDuration\":90,\"density\":\"Balanced\"}}",
+                  tones[t]);
+        memcpy (&plans[t], s_build (spec), sizeof plans[t]);
+        s_check_scenes (&plans[t]);
+    }
+    for (int i = 0; i < plans[0].scene_count; i++)
+        for (int t = 0; t < 4; t++)
+            for (int u = 0; u < t; u++) {
+                static char first_t[4][SENTENCE_SIZE], first_u[4][SENTENCE_SIZE];
+                s_sentences (plans[t].scenes[i].narration, first_t, 1);
+                s_sentences (plans[u].scenes[i].narration, first_u, 1);
+                ck_assert_msg (strcmp (first_t[0], first_u[0]) != 0,
+                               "scene %d opens the same for %s and %s: %s", i + 1,
+                               tones[t], tones[u], first_t[0]);
+            }
+    /* the formal tone spells contractions out; the others use them */
+    static const char *contractions[] = { "n't", "'re", "'ll", "'ve", "Let's", "let's",
+                                          "It's", "it's", "That's", "that's", "Here's",
+                                          "here's", "What's", "what's" };
+    int informal = 0;
+    for (int i = 0; i < plans[2].scene_count; i++)
+        for (size_t c = 0; c < sizeof contractions / sizeof *contractions; c++) {
+            ck_assert_msg (!strstr (plans[2].scenes[i].narration, contractions[c]),
+                           "formal scene %d: %s", i + 1, plans[2].scenes[i].narration);
+            informal += strstr (plans[0].scenes[i].narration, contractions[c]) != NULL;
+        }
+    ck_assert_int_gt (informal, 0);
+    /* a direct tone says the same in shorter sentences */
+    double words[4] = { 0 }, sentences[4] = { 0 };
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < plans[t].scene_count; i++) {
+            static char all[64][SENTENCE_SIZE];
+            words[t] += s_words (plans[t].scenes[i].narration);
+            sentences[t] += s_sentences (plans[t].scenes[i].narration, all, 64);
+        }
+    ck_assert_msg (words[1] / sentences[1] < 0.85 * words[0] / sentences[0],
+                   "direct %.1f, friendly %.1f words a sentence",
+                   words[1] / sentences[1], words[0] / sentences[0]);
+}
+END_TEST
+
+/*  The longest plans use every kind of scene: still no sentence twice,
+    whatever the tone. */
+START_TEST (test_twenty_scenes_no_repeats)
+{
+    static const char *tones[] = { "friendly", "direct", "formal", "playful", "inspiring" };
+    static const char *topics[] = { "Tides", "How bees dance", "Why is the sky blue?",
+                                    "Welcome to Aura Video Studio" };
+    for (size_t t = 0; t < sizeof tones / sizeof *tones; t++)
+        for (size_t p = 0; p < sizeof topics / sizeof *topics; p++) {
+            char spec[320];
+            snprintf (spec, sizeof spec,
+                      "{\"brief\":{\"topic\":\"%s\",\"tone\":\"%s\",\"audience\":\"nurses\","
+                      "\"goal\":\"explain it to a patient\"},"
+                      "\"planSpec\":{\"targetDuration\":600,\"density\":\"Sparse\","
+                      "\"pacing\":\"Fast\"}}",
+                      topics[p], tones[t]);
+            media_plan_t *plan = s_build (spec);
+            ck_assert_int_eq (plan->scene_count, 20);
+            s_check_scenes (plan);
+            /* every kind of scene has its own heading */
+            for (int i = 0; i < plan->scene_count; i++)
+                for (int j = 0; j < i; j++)
+                    ck_assert_str_ne (plan->scenes[i].heading, plan->scenes[j].heading);
+        }
 }
 END_TEST
 
@@ -381,6 +649,19 @@ START_TEST (test_deterministic_and_varied)
     }
     ck_assert_msg (differing > 0, "every brief opens its second scene the same way");
 
+    /* a longer plan of another topic differs in more than the topic's name */
+    media_plan_t *other = s_build ("{\"brief\":{\"topic\":\"Black holes\",\"tone\":\"playful\"},"
+                                   "\"planSpec\":{\"targetDuration\":120}}");
+    memcpy (&second, other, sizeof second);
+    memcpy (&first, s_build ("{\"brief\":{\"topic\":\"Volcanoes\",\"tone\":\"playful\"},"
+                             "\"planSpec\":{\"targetDuration\":120}}"),
+            sizeof first);
+    int same_scenes = 0;
+    for (int i = 1; i < first.scene_count; i++)
+        same_scenes += strcmp (first.scenes[i].heading, second.scenes[i].heading) == 0
+                       && strcmp (first.scenes[i].bullets[0], second.scenes[i].bullets[0]) == 0;
+    ck_assert_int_lt (same_scenes, first.scene_count - 1);
+
     /* the tone changes the intro */
     media_plan_t *formal = s_build ("{\"brief\":{\"topic\":\"Tides\",\"tone\":\"Formal\"}}");
     char formal_intro[2048];
@@ -389,6 +670,23 @@ START_TEST (test_deterministic_and_varied)
     ck_assert_str_ne (formal_intro, friendly->scenes[0].narration);
 }
 END_TEST
+
+/*  A prefix of topic, ending where a word ends, that text contains: the
+    topic said in a shorter form. Returns its length, 0 when none. */
+static size_t
+s_spoken_prefix (const char *text, const char *topic)
+{
+    size_t best = 0;
+    for (size_t len = 1; topic[len - 1]; len++) {
+        if (topic[len] != ' ' && topic[len] != '\0')
+            continue;
+        char prefix[600];
+        snprintf (prefix, sizeof prefix, "%.*s", (int) len, topic);
+        if (strstr (text, prefix))
+            best = len;
+    }
+    return best;
+}
 
 START_TEST (test_unusual_topics)
 {
@@ -406,14 +704,55 @@ START_TEST (test_unusual_topics)
     ck_assert (s_valid_utf8 (plan->topic));
     ck_assert (!strchr (plan->topic, '\n'));
     ck_assert (strlen (plan->scenes[0].heading) <= 104);
+    ck_assert (strstr (plan->scenes[0].narration, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"));
     s_check_scenes (plan);
 
+    /* a question is asked as such, then answered about */
     plan = s_build ("{\"brief\":{\"topic\":\"Why is the sky blue?\"}}");
-    ck_assert_msg (strstr (plan->scenes[0].narration, "why is the sky blue")
-                   || strstr (plan->scenes[0].narration, "Why is the sky blue"),
-                   "%s", plan->scenes[0].narration);
+    ck_assert_msg (strstr (plan->scenes[0].narration, "Why is the sky blue?"), "%s",
+                   plan->scenes[0].narration);
     ck_assert_str_eq (plan->scenes[0].heading, "Why is the sky blue?");
     s_check_scenes (plan);
+    plan = s_build ("{\"brief\":{\"topic\":\"How do vaccines work?\"},"
+                    "\"planSpec\":{\"targetDuration\":60}}");
+    s_check_scenes (plan);
+    ck_assert (strstr (plan->scenes[0].narration, "How do vaccines work?"));
+    int about = 0;
+    for (int i = 1; i < plan->scene_count; i++)
+        about += strstr (plan->scenes[i].narration, "how vaccines work") != NULL;
+    ck_assert_int_gt (about, 0);
+
+    /* quotes, an ampersand, a dash, UTF-8: kept as written; a 300-byte
+       topic is said in a shorter form, cut where a word ends */
+    static const char long_topic[] =
+        "R&D budgets: \\\"why\\\" they matter \\u2014 and how small teams in caf\\u00e9s, "
+        "labs and garages plan them, fund them, defend them in front of a board, "
+        "and keep them alive through the lean years when every line of the "
+        "spreadsheet is questioned twice, with examples from \\u65e5\\u672c, "
+        "Germany and Brazil";
+    snprintf (spec, sizeof spec, "{\"brief\":{\"topic\":\"%s\"},"
+              "\"planSpec\":{\"targetDuration\":90}}", long_topic);
+    plan = s_build (spec);
+    s_check_scenes (plan);
+    ck_assert_uint_gt (strlen (plan->topic), 250);
+    size_t spoken = s_spoken_prefix (plan->scenes[0].narration, plan->topic);
+    ck_assert_msg (spoken >= 20 && spoken <= 80, "said %zu bytes of the topic: %s", spoken,
+                   plan->scenes[0].narration);
+    ck_assert (strstr (plan->scenes[0].narration, "R&D budgets: \"why\" they matter"));
+    ck_assert (s_chars (plan->scenes[0].heading) <= TITLE_CHARS);
+    ck_assert (strstr (plan->scenes[0].heading, "\xE2\x80\xA6"));   /* "…" */
+
+    /* one word of 200 letters: cut, still valid */
+    char word[201];
+    memset (word, 'W', 200);
+    word[200] = '\0';
+    snprintf (spec, sizeof spec, "{\"brief\":{\"topic\":\"%s\"},"
+              "\"planSpec\":{\"targetDuration\":5}}", word);
+    plan = s_build (spec);
+    s_check_scenes (plan);
+    ck_assert_uint_le (s_chars (plan->scenes[0].heading), TITLE_CHARS);
+    for (int i = 0; i < plan->scene_count; i++)
+        ck_assert_uint_lt (strlen (plan->scenes[i].narration), 200);
 }
 END_TEST
 
@@ -623,9 +962,15 @@ main (void)
     suite_add_tcase (s, tc);
 
     tc = tcase_create ("scenes");
+    /* hundreds of plans, each checked sentence by sentence */
+    tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_scene_counts);
     tcase_add_test (tc, test_word_budgets);
+    tcase_add_test (tc, test_budget_fit);
     tcase_add_test (tc, test_narration_names_the_brief);
+    tcase_add_test (tc, test_brief_runs_through_the_plan);
+    tcase_add_test (tc, test_tone_changes_wording);
+    tcase_add_test (tc, test_twenty_scenes_no_repeats);
     tcase_add_test (tc, test_deterministic_and_varied);
     tcase_add_test (tc, test_unusual_topics);
     suite_add_tcase (s, tc);
