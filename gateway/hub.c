@@ -219,8 +219,10 @@ s_send_lag_init (void)
     metrics_histogram_init (&s_send_lag, metrics_lag_bounds_us, metrics_lag_bound_count);
 }
 
-/*  Appends a reference to ev to the stream's queue, unconditionally.
-    Returns 0 or -ENOMEM. Caller holds the stream lock. */
+/*  Appends a reference to ev to the stream's queue, unconditionally;
+    whether a terminal event ends the stream is the caller's to say (a
+    retried job's history holds the end of every attempt). Returns 0 or
+    -ENOMEM. Caller holds the stream lock. */
 static int
 s_queue_push (hub_stream_t *s, hub_event_t *ev)
 {
@@ -240,8 +242,6 @@ s_queue_push (hub_stream_t *s, hub_event_t *ev)
     s->queue_count++;
     s->queue_bytes += ev->len;
     atomic_fetch_add_explicit (&s_frames_queued, 1, memory_order_relaxed);
-    if (ev->terminal)
-        s->terminal_queued = true;
     return 0;
 }
 
@@ -296,12 +296,14 @@ s_stream_push (hub_stream_t *s, hub_event_t *ev, int64_t now_us)
 
 /*  Offers a job event to a stream: queued when newer than what the
     stream has, within its limits (NULL: none, for replays from the
-    ring). A stream too far behind is cut; one that learns the job ended
-    at or below its cursor just ends. Caller holds the job lock (or owns
-    the stream exclusively) but not the stream lock. */
+    ring). A stream too far behind is cut; a terminal event ends it when
+    latest says the event is the job's latest (not an earlier attempt's
+    end in a replay), and so does learning that the job ended at or
+    below its cursor. Caller holds the job lock (or owns the stream
+    exclusively) but not the stream lock. */
 static void
 s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
-                wake_list_t *wakes, int64_t now_us)
+                wake_list_t *wakes, int64_t now_us, bool latest)
 {
     pthread_mutex_lock (&s->lock);
     bool changed = false;
@@ -317,11 +319,10 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
             s->aborted = true;
             s_queue_clear (s);
         }
-        s->terminal_queued = false; /* one job's end is not the stream's */
-        changed = true;
+        changed = true; /* and one job's end is not the stream's */
     }
     else if (ev->seq <= s->cursor) {
-        if (ev->terminal) {
+        if (ev->terminal && latest) {
             s->terminal_queued = true;
             changed = true;
         }
@@ -346,6 +347,8 @@ s_stream_offer (const hub_limits_t *limits, hub_stream_t *s, hub_event_t *ev,
     }
     else {
         s->cursor = ev->seq;
+        if (ev->terminal && latest)
+            s->terminal_queued = true;
         changed = true;
     }
     if (changed && s->sleeping && wakes) {
@@ -539,7 +542,7 @@ s_replay (hub_job_t *job, hub_stream_t *s, uint64_t after_seq)
     for (size_t i = 0; i < job->ring_count; i++) {
         hub_event_t *ev = s_ring_at (job, i);
         if (ev->seq > after_seq)
-            s_stream_offer (NULL, s, ev, NULL, 0);
+            s_stream_offer (NULL, s, ev, NULL, 0, ev->seq == job->last_seq);
     }
 }
 
@@ -605,11 +608,11 @@ s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev, int64_t now_us)
     /* an event after the terminal one: the job was retried */
     job->terminal = ev->terminal;
     for (hub_stream_t *s = job->streams; s; s = s->next)
-        s_stream_offer (&self->limits, s, ev, &self->wakes, now_us);
+        s_stream_offer (&self->limits, s, ev, &self->wakes, now_us, true);
     if (self->all_count > 0) {
         pthread_mutex_lock (&self->all_lock);
         for (hub_stream_t *s = self->all_streams; s; s = s->next)
-            s_stream_offer (&self->limits, s, ev, &self->wakes, now_us);
+            s_stream_offer (&self->limits, s, ev, &self->wakes, now_us, true);
         pthread_mutex_unlock (&self->all_lock);
     }
     return 0;
@@ -1004,7 +1007,7 @@ hub_stream_begin (hub_stream_t *self, hub_event_t *first, uint64_t after_seq,
         rc = s_queue_push (self, first);
     if (rc == 0) {
         self->cursor = after_seq;
-        if (final)
+        if (final || (first && first->terminal))
             self->terminal_queued = true;
     }
     pthread_mutex_unlock (&self->lock);
@@ -1012,7 +1015,8 @@ hub_stream_begin (hub_stream_t *self, hub_event_t *first, uint64_t after_seq,
 }
 
 int
-hub_stream_queue (hub_stream_t *self, hub_event_t *const *events, size_t count)
+hub_stream_queue (hub_stream_t *self, hub_event_t *const *events, size_t count,
+                  bool last_page)
 {
     pthread_mutex_lock (&self->lock);
     int rc = 0;
@@ -1026,8 +1030,12 @@ hub_stream_queue (hub_stream_t *self, hub_event_t *const *events, size_t count)
             continue;
         if (ev->seq != self->cursor + 1)
             rc = -EPROTO;
-        else if ((rc = s_queue_push (self, ev)) == 0)
+        else if ((rc = s_queue_push (self, ev)) == 0) {
             self->cursor = ev->seq;
+            /* only the broker's last event can be the job's end */
+            if (ev->terminal && last_page && i + 1 == count)
+                self->terminal_queued = true;
+        }
     }
     pthread_mutex_unlock (&self->lock);
     return rc;
@@ -1097,7 +1105,7 @@ hub_stream_attach (hub_t *self, hub_stream_t *stream, const char *id,
 {
     pthread_mutex_lock (&stream->lock);
     int rc = first ? s_queue_push (stream, first) : 0;
-    if (final)
+    if (final || (rc == 0 && first && first->terminal))
         stream->terminal_queued = true;
     stream->cursor = after_seq;
     pthread_mutex_unlock (&stream->lock);

@@ -172,13 +172,15 @@ int hub_stream_begin (hub_stream_t *self, hub_event_t *first,
 
 /*  Queues events fetched from the broker (ascending seqs, the caller
     keeps its references) to a detached stream: those at or below its
-    position are skipped, the others must continue it one by one; a
-    terminal event ends the stream and what follows is ignored. The
-    stream's caps do not apply (one page at a time is queued). Returns 0;
-    -EPROTO at the first event that would leave a hole (the ones before it
-    stay queued); -EBUSY for an attached stream; -ENOMEM. */
+    position are skipped, the others must continue it one by one. A
+    terminal event ends the stream only when it is the last of the last
+    page (last_page: the broker had nothing after this page): an earlier
+    one closed an attempt of a job that was retried. The stream's caps do
+    not apply (one page at a time is queued). Returns 0; -EPROTO at the
+    first event that would leave a hole (the ones before it stay queued);
+    -EBUSY for an attached stream; -ENOMEM. */
 int hub_stream_queue (hub_stream_t *self, hub_event_t *const *events,
-                      size_t count);
+                      size_t count, bool last_page);
 
 /*  The seq of the last event the stream has queued (its position). */
 uint64_t hub_stream_position (hub_stream_t *self);

@@ -277,6 +277,12 @@ render_event_data (const proto_msg_t *ev)
         ok = false;
         break;
     }
+    /* a retried job's history holds the end of every attempt: the
+       attempt says which end a replaying client is looking at */
+    if ((ev->kind == EVENT_JOB_COMPLETED || ev->kind == EVENT_JOB_FAILED
+         || ev->kind == EVENT_JOB_CANCELLED)
+        && ev->attempt > 0)
+        s_set (data, "attempt", json_integer (ev->attempt), &ok);
     s_set (data, "seq", json_integer ((json_int_t) ev->seq), &ok);
     s_set (data, "ts", json_integer (ev->ts_us), &ok);
     return s_finish (data, ok);

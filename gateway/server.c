@@ -469,7 +469,7 @@ s_catch_up_take (conn_t *c)
                    reply->msg.code);
     else {
         uint64_t before = hub_stream_position (c->stream);
-        if (hub_stream_queue (c->stream, reply->events, reply->count) < 0)
+        if (hub_stream_queue (c->stream, reply->events, reply->count, !reply->msg.more) < 0)
             log_write (AURA_LOG_WARN, c->cid, c->route.job,
                        "stream cut: the broker's events after #%" PRIu64
                        " leave a hole or do not fit",

@@ -146,6 +146,11 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(steps["plan"], "Skipped")
         self.assertEqual(steps["tts"], "Skipped")
         self.assertEqual(steps["visuals"], "Done")
+        # the history holds both ends; each says which attempt it closed
+        _, _, events, _ = stack.events(job, last_event_id=0)
+        ends = [(e["event"], e["data"].get("attempt")) for e in events
+                if e.get("event") in ("job-failed", "job-completed")]
+        self.assertEqual(ends, [("job-failed", 1), ("job-completed", 2)])
         # a job that has not failed cannot be retried
         self.assertEqual(stack.request("POST", f"/api/jobs/{job}/retry")[0], 409)
 

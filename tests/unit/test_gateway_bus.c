@@ -222,7 +222,7 @@ START_TEST (test_events_are_read_and_rendered_like_live_ones)
     }
     hub_stream_t *stream = hub_stream_new ("c", NULL, NULL, NULL, NULL, 0);
     ck_assert_int_eq (hub_stream_begin (stream, NULL, 2, false), 0);
-    ck_assert_int_eq (hub_stream_queue (stream, reply->events, reply->count), 0);
+    ck_assert_int_eq (hub_stream_queue (stream, reply->events, reply->count, !reply->msg.more), 0);
     char text[1024];
     ssize_t n = hub_stream_read (stream, text, sizeof text - 1, 0);
     ck_assert_int_gt (n, 0);

@@ -102,7 +102,7 @@ START_TEST (test_job_completed_frame)
         "\"sizeBytes\":2048}],"
         "\"output\":{\"videoPath\":\"video.mp4\",\"subtitlePath\":\"video.srt\","
         "\"sizeBytes\":1234567,\"durationSeconds\":31.5},"
-        "\"seq\":42,\"ts\":1700000000123456}\n\n");
+        "\"attempt\":1,\"seq\":42,\"ts\":1700000000123456}\n\n");
     proto_msg_reset (&msg);
 }
 END_TEST
@@ -134,7 +134,7 @@ START_TEST (test_other_kinds_carry_their_keys)
     s_assert_frame (&msg, "id: 9\nevent: job-failed\ndata: {\"jobId\":\"" JOB "\","
                           "\"status\":\"Failed\",\"step\":\"visuals\",\"error\":{"
                           "\"code\":\"SyntheticFailure\",\"message\":\"visuals \\\"failed\\\"\"},"
-                          "\"seq\":9,\"ts\":1700000000123456}\n\n");
+                          "\"attempt\":1,\"seq\":9,\"ts\":1700000000123456}\n\n");
 
     s_event (&msg, EVENT_ERROR, 10);
     snprintf (msg.code, sizeof msg.code, "Timeout");
@@ -148,7 +148,7 @@ START_TEST (test_other_kinds_carry_their_keys)
     msg.step = STEP_COMPOSE;
     s_assert_frame (&msg, "id: 11\nevent: job-cancelled\ndata: {\"jobId\":\"" JOB "\","
                           "\"status\":\"Canceled\",\"step\":\"compose\","
-                          "\"seq\":11,\"ts\":1700000000123456}\n\n");
+                          "\"attempt\":1,\"seq\":11,\"ts\":1700000000123456}\n\n");
 
     /* text that is not UTF-8 still renders, with '?' in place of bad bytes */
     s_event (&msg, EVENT_WARNING, 12);
