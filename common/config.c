@@ -144,7 +144,7 @@ static const setting_t s_settings[] = {
       NULL, "threads serving HTTP connections (0: one per core)",
       INT_FIELD (http_threads) },
     { CONFIG_WEB_DIR, "AURA_WEB_DIR", "web-dir", "DIR", KIND_PATH,
-      "./gateway/web", 0, 0, NULL, "directory of the web UI served at /",
+      "./gateway/web/public", 0, 0, NULL, "directory of the web UI served at /",
       TEXT_FIELD (web_dir) },
     /* no environment variable: set in a shared environment file, it would
        turn every program into a check */
