@@ -42,8 +42,8 @@ web_resolve (const char *path, size_t len, char *out, size_t out_size)
         i = end + 1;
     }
     if (written == 0 || out[written - 1] == '/') {
-        /* a directory: its index */
-        if (written + sizeof WEB_INDEX > out_size)
+        /* a directory: its index, one level further down */
+        if (depth > WEB_MAX_DEPTH || written + sizeof WEB_INDEX > out_size)
             return -ENOENT;
         memcpy (out + written, WEB_INDEX, sizeof WEB_INDEX);
         return 0;

@@ -34,6 +34,7 @@ START_TEST (test_nothing_outside_hidden_or_encoded)
         "/./a",      "/.git/config", "/.env",         "/a/.hidden",     "//etc/passwd",
         "/a//b",     "/%2e%2e/x",    "/a%2fb",        "/a b",           "/a\\b",
         "/a:b",      "/a\x01",       "/caf\xc3\xa9",  "/a?b",           "/a/b/c/d/e/f/g/h/i/j.png",
+        "/a/b/c/d/e/f/g/h/i/",
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         ck_assert_msg (s_resolve (refused[i]) == NULL, "%s named a file", refused[i]);
