@@ -39,7 +39,7 @@ bench: build
 # FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/run.sh).
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = request route web
+FUZZ_TARGETS = request route web query proto subtitles
 FUZZ_CFLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 
 fuzz:

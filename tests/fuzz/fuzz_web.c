@@ -28,7 +28,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     char *path = malloc (size ? size : 1);
     if (!path)
         return 0;
-    memcpy (path, data, size);
+    if (size > 0)
+        memcpy (path, data, size);
 
     char out[WEB_PATH_SIZE];
     memset (out, 'x', sizeof out);

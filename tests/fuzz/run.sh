@@ -3,9 +3,11 @@
 # seed corpus (the seeds here stay as they are), and says what was found.
 # Usage: run.sh BIN_DIR SECONDS TARGET...   (make fuzz calls it)
 # Each target runs in fork mode and keeps going after a finding, so that one
-# known failure does not hide the others. Findings go to
-# BIN_DIR/findings/TARGET/, the full log to BIN_DIR/TARGET.log. Exits 1 when
-# anything was found.
+# known failure does not hide the others. Inputs are at most 64 KiB (the
+# largest body the gateway reads) and a run may hold 512 MB: an input that
+# makes the code under test allocate more is an out-of-memory finding.
+# Findings go to BIN_DIR/findings/TARGET/, the full log to
+# BIN_DIR/TARGET.log. Exits 1 when anything was found.
 set -eu
 
 bin_dir=$1
@@ -26,10 +28,13 @@ for target in "$@"; do
     seeds=$(ls "$corpus" | wc -l)
 
     echo "fuzz_$target: $seconds s from $seeds seeds"
+    # a target without a dictionary of its own runs without one
+    dict=
+    [ -f "$here/$target.dict" ] && dict="-dict=$here/$target.dict"
     # -fork=1: one child at a time (the machine has two cores)
     "$fuzzer" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -dict="$here/$target.dict" -artifact_prefix="$findings/" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=512 \
+        -max_len=65536 $dict -artifact_prefix="$findings/" \
         "$corpus" >"$log" 2>&1 || true
 
     # the last status line: executions, coverage, corpus, speed

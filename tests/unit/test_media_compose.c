@@ -76,6 +76,9 @@ s_valid_utf8 (const char *text)
         for (int i = 1; i < len; i++)
             if ((p[i] & 0xC0) != 0x80)
                 return false;
+        if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F)
+            || (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+            return false; /* overlong, surrogate, past U+10FFFF */
         p += len;
     }
     return true;
@@ -414,9 +417,9 @@ START_TEST (test_vtt_escapes_and_srt_times)
     ck_assert_int_eq (subtitle_format_srt (&track, &srt, &srt_len), 0);
     ck_assert_int_eq (subtitle_format_vtt (&track, &vtt, &vtt_len), 0);
     ck_assert_str_eq (srt, "1\n01:02:03,004 --> 01:02:04,454\n"
-                           "Fish <b>&</b> chips --> yes\n\n");
+                           "Fish <b>&</b> chips \xe2\x86\x92 yes\n\n");
     ck_assert_str_eq (vtt, "WEBVTT\n\n01:02:03.004 --> 01:02:04.454\n"
-                           "Fish &lt;b&gt;&amp;&lt;/b&gt; chips --&gt; yes\n\n");
+                           "Fish &lt;b&gt;&amp;&lt;/b&gt; chips \xe2\x86\x92 yes\n\n");
     free (srt);
     free (vtt);
     s_check_round_trip (&track);

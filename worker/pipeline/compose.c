@@ -72,6 +72,10 @@ s_utf8_sequence (const unsigned char *p, size_t left)
     for (int i = 1; i < len; i++)
         if ((p[i] & 0xC0) != 0x80)
             return 0;
+    /* overlong forms, UTF-16 surrogates and code points past U+10FFFF */
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F)
+        || (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] > 0x8F))
+        return 0;
     return len;
 }
 
@@ -111,6 +115,12 @@ s_word_clean (const media_word_t *word, s_word_t *out)
         chars++;
     }
     out->text[len] = '\0';
+    /* "-->" in a cue would read as a timing line in SRT: it becomes the
+       arrow character, three bytes for three, one character for three */
+    for (char *arrow = out->text; (arrow = strstr (arrow, "-->")); arrow += 3) {
+        memcpy (arrow, "\xe2\x86\x92", 3);
+        chars -= 2;
+    }
     out->chars = chars;
     if (len == 0)
         return false;

@@ -59,7 +59,8 @@ int subtitle_track_from_voice (subtitle_track_t *track, const media_voice_t *voi
                                const media_timeline_t *timeline);
 
 /*  The track as SubRip text: "N\nHH:MM:SS,mmm --> HH:MM:SS,mmm\ntext\n\n"
-    from N = 1. On success *text is a NUL-terminated buffer the caller
+    from N = 1 (cue text never holds "-->": words carry "→" instead). On
+    success *text is a NUL-terminated buffer the caller
     frees, *len its length; returns 0 or -ENOMEM. */
 int subtitle_format_srt (const subtitle_track_t *track, char **text, size_t *len);
 
