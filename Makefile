@@ -11,7 +11,7 @@ endif
 # cmake --build runs make underneath: keep its directory chatter out.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build deps run test bench fuzz clean
+.PHONY: all build deps run test test-deploy bench fuzz clean
 
 all: build
 
@@ -27,6 +27,11 @@ run: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The container deployment, end to end: image, compose stack, real jobs
+# (tests/deploy/test-deploy.sh). Needs root: it starts a Docker engine.
+test-deploy:
+	@BUILD_DIR=$(BUILD_DIR) ./tests/deploy/test-deploy.sh
 
 # Benchmarks print figures (docs/BENCHMARKS.md); they are not tests.
 bench: build
