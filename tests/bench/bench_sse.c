@@ -1473,8 +1473,14 @@ main (int argc, char **argv)
     /* a worker silent for the whole run keeps its jobs */
     const char *broker_env[] = { data_dir, artifact_dir, broker_level,
                                  "AURA_LEASE_MS=3600000", NULL };
+    /* AURA_BENCH_HTTP_THREADS compares thread counts; 0: the default */
+    char http_threads[48];
+    const char *threads_wanted = getenv ("AURA_BENCH_HTTP_THREADS");
+    snprintf (http_threads, sizeof http_threads, "AURA_HTTP_THREADS=%.8s",
+              threads_wanted && *threads_wanted ? threads_wanted : "0");
     const char *gateway_env[] = { artifact_dir,
                                   gateway_level,
+                                  http_threads,
                                   "AURA_HTTP_ADDR=127.0.0.1:0",
                                   "AURA_MAX_STREAMS=0",
                                   "AURA_MAX_STREAMS_PER_IP=0",
