@@ -501,26 +501,28 @@ subtitle_format_vtt (const subtitle_track_t *track, char **text, size_t *len)
 /* ------------------------------------------------------------------ */
 /*  The step                                                           */
 
-/*  Writes len bytes of text to "<path>.tmp" and renames it to path.
-    Returns 0 or -errno; on error no ".tmp" file is left. */
+/*  Writes len bytes of text to a temporary file and renames it to path.
+    Returns 0 or -errno; on error no temporary file is left. */
 static int
 s_write_atomic (const char *path, const char *text, size_t len)
 {
     char tmp[4096];
-    int written = snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    if (written < 0 || (size_t) written >= sizeof tmp)
-        return -ENAMETOOLONG;
+    int rc = media_tmp_path (path, tmp, sizeof tmp);
+    if (rc < 0)
+        return rc;
     FILE *file = fopen (tmp, "wb");
-    if (!file)
-        return -errno;
-    int rc = 0;
+    if (!file) {
+        rc = -errno;
+        remove (tmp);
+        return rc;
+    }
     errno = 0;   /* a short write reports its reason here, if it has one */
     if (fwrite (text, 1, len, file) != len)
         rc = errno ? -errno : -EIO;
     if (fclose (file) != 0 && rc == 0)
         rc = errno ? -errno : -EIO;
     if (rc == 0)
-        rc = media_file_commit (path);
+        rc = media_file_commit_from (tmp, path);
     if (rc < 0)
         remove (tmp);
     return rc;

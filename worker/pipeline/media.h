@@ -8,9 +8,10 @@
                                   video.srt, video.vtt
       render   timeline + files → video.mp4
 
-    Every file is written under a temporary name and renamed when complete
-    (media_file_commit), so a file that exists is whole: a retried attempt
-    trusts it. Scene numbers in file names are 1-based and two digits
+    Every file is written under a temporary name of its own and renamed
+    when complete (media_tmp_path, media_file_commit_from), so a file that
+    exists is whole, and two attempts never share a temporary: a retried
+    attempt trusts it. Scene numbers in file names are 1-based and two digits
     ("scene-01.png"). */
 #ifndef AURA_WORKER_MEDIA_H
 #define AURA_WORKER_MEDIA_H
@@ -120,10 +121,15 @@ int media_timeline_load (const char *path, media_timeline_t *timeline,
 /*  Writes "<dir>/<name>" into out. Returns 0 or -ENAMETOOLONG. */
 int media_path (char *out, size_t out_size, const char *dir, const char *name);
 
-/*  Renames "<path>.tmp" to path. Returns 0 or -errno. Writers create the
-    ".tmp" file, fill it, fsync nothing (the journal of record is the
-    broker's), and call this last. */
-int media_file_commit (const char *path);
+/*  Makes a temporary name for path that no other writer uses, even an
+    earlier attempt of the same job still running on another machine
+    sharing the directory: "<path>.XXXXXX.tmp", created empty and
+    exclusively. The writer fills it, then media_file_commit_from renames
+    it onto path (or removes it on failure). Returns 0 or -errno. */
+int media_tmp_path (const char *path, char *tmp, size_t tmp_size);
+
+/*  Renames tmp (from media_tmp_path) onto path. Returns 0 or -errno. */
+int media_file_commit_from (const char *tmp, const char *path);
 
 /*  True when path exists as a regular file (a committed output). */
 bool media_file_exists (const char *path);

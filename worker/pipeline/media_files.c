@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /*  Version of the three file formats; a loader rejects any other. */
 #define MEDIA_FILE_VERSION 1
@@ -34,15 +35,22 @@ media_path (char *out, size_t out_size, const char *dir, const char *name)
 }
 
 int
-media_file_commit (const char *path)
+media_tmp_path (const char *path, char *tmp, size_t tmp_size)
 {
-    char tmp[4096];
-    int written = snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    if (written < 0 || (size_t) written >= sizeof tmp)
+    int written = snprintf (tmp, tmp_size, "%s.XXXXXX.tmp", path);
+    if (written < 0 || (size_t) written >= tmp_size)
         return -ENAMETOOLONG;
-    if (rename (tmp, path) != 0)
+    int fd = mkstemps (tmp, 4);
+    if (fd < 0)
         return -errno;
+    close (fd);
     return 0;
+}
+
+int
+media_file_commit_from (const char *tmp, const char *path)
+{
+    return rename (tmp, path) == 0 ? 0 : -errno;
 }
 
 bool
@@ -55,22 +63,23 @@ media_file_exists (const char *path)
 /* ------------------------------------------------------------------ */
 /*  Writing                                                            */
 
-/*  Writes root as JSON to "<path>.tmp" and renames it to path. Returns 0
-    or -errno; on error no ".tmp" file is left behind. */
+/*  Writes root as JSON to a temporary file and renames it to path.
+    Returns 0 or -errno; on error no temporary file is left behind. */
 static int
 s_json_save (json_t *root, const char *path)
 {
     if (!root)
         return -ENOMEM;
     char tmp[4096];
-    int written = snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    if (written < 0 || (size_t) written >= sizeof tmp)
-        return -ENAMETOOLONG;
+    int rc = media_tmp_path (path, tmp, sizeof tmp);
+    if (rc < 0)
+        return rc;
     char *text = json_dumps (root, JSON_INDENT (2) | JSON_PRESERVE_ORDER
                                        | JSON_REAL_PRECISION (MEDIA_REAL_DIGITS));
-    if (!text)
+    if (!text) {
+        remove (tmp);
         return -ENOMEM;
-    int rc = 0;
+    }
     size_t len = strlen (text);
     FILE *file = fopen (tmp, "wb");
     if (!file) {
@@ -87,7 +96,7 @@ s_json_save (json_t *root, const char *path)
         rc = errno ? -errno : -EIO;
         goto cleanup;
     }
-    rc = media_file_commit (path);
+    rc = media_file_commit_from (tmp, path);
 
 cleanup:
     if (rc < 0)

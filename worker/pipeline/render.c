@@ -1114,11 +1114,6 @@ media_step_render (const pipeline_input_t *input, pipeline_output_t *output,
     double length_s = (double) self.frames_total / timeline.fps;
 
     rc = media_path (path, sizeof path, dir, "video.mp4");
-    if (rc == 0) {
-        int n = snprintf (self.tmp_path, sizeof self.tmp_path, "%s.tmp", path);
-        if (n < 0 || (size_t) n >= sizeof self.tmp_path)
-            rc = -ENAMETOOLONG;
-    }
     if (rc < 0) {
         rc = s_fail (&self, rc, "path of video.mp4");
         goto cleanup;
@@ -1131,11 +1126,19 @@ media_step_render (const pipeline_input_t *input, pipeline_output_t *output,
         goto cleanup;
     }
 
+    /* a name of this attempt's own: an earlier attempt that is still
+       running (its worker frozen, say) must not write into or remove
+       this one's file */
+    rc = media_tmp_path (path, self.tmp_path, sizeof self.tmp_path);
+    if (rc < 0) {
+        rc = s_fail (&self, rc, "cannot create a temporary file for video.mp4");
+        goto cleanup;
+    }
     tmp_made = true;
     rc = s_render_watched (&self);
     if (rc < 0)
         goto cleanup;
-    rc = media_file_commit (path);
+    rc = media_file_commit_from (self.tmp_path, path);
     if (rc < 0) {
         rc = s_fail (&self, rc, "cannot commit video.mp4");
         goto cleanup;

@@ -420,9 +420,9 @@ s_write_wav (const char *path, const int16_t *samples, size_t count,
              int sample_rate)
 {
     char tmp[4096];
-    int written = snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    if (written < 0 || (size_t) written >= sizeof tmp)
-        return -ENAMETOOLONG;
+    int rc = media_tmp_path (path, tmp, sizeof tmp);
+    if (rc < 0)
+        return rc;
     uint32_t data_size = (uint32_t) (count * 2);
     unsigned char header[TTS_WAV_HEADER_SIZE];
     memcpy (header, "RIFF", 4);
@@ -439,9 +439,11 @@ s_write_wav (const char *path, const int16_t *samples, size_t count,
     s_put_u32 (header + 40, data_size);
 
     FILE *file = fopen (tmp, "wb");
-    if (!file)
-        return -errno;
-    int rc = 0;
+    if (!file) {
+        rc = -errno;
+        remove (tmp);
+        return rc;
+    }
     errno = 0;   /* a short write reports its reason here, if it has one */
     if (fwrite (header, 1, sizeof header, file) != sizeof header)
         rc = errno ? -errno : -EIO;
@@ -456,7 +458,7 @@ s_write_wav (const char *path, const int16_t *samples, size_t count,
     if (fclose (file) != 0 && rc == 0)
         rc = errno ? -errno : -EIO;
     if (rc == 0)
-        rc = media_file_commit (path);
+        rc = media_file_commit_from (tmp, path);
     if (rc < 0)
         remove (tmp);
     return rc;

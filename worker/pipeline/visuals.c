@@ -584,18 +584,17 @@ s_png_encode (png_structp png, png_infop info, cairo_surface_t *surface,
     return 0;
 }
 
-/*  Writes surface as PNG to "<path>.tmp" and commits it to path. Returns 0,
+/*  Writes surface as PNG to a temporary file and commits it to path. Returns 0,
     -ECANCELED when told to stop, or -errno; the temporary file is removed
     on failure. */
 static int
 s_png_save (cairo_surface_t *surface, const char *path, s_poller_t *poller)
 {
     char tmp[S_PATH_SIZE];
-    int n = snprintf (tmp, sizeof tmp, "%s.tmp", path);
-    if (n < 0 || (size_t) n >= sizeof tmp)
-        return -ENAMETOOLONG;
+    int rc = media_tmp_path (path, tmp, sizeof tmp);
+    if (rc < 0)
+        return rc;
     cairo_surface_flush (surface);
-    int rc = 0;
     png_structp png = NULL;
     png_infop info = NULL;
     size_t row_bytes = (size_t) cairo_image_surface_get_width (surface) * 3;
@@ -624,8 +623,8 @@ cleanup:
         rc = -errno;
     free (row);
     if (rc == 0)
-        rc = media_file_commit (path);
-    if (file && rc < 0)
+        rc = media_file_commit_from (tmp, path);
+    if (rc < 0)
         unlink (tmp);
     return rc;
 }
