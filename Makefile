@@ -56,3 +56,15 @@ fuzz:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The chaos run, long form: CHAOS_SECONDS of kills, a frozen worker and
+# restarts under a stream of jobs, then every check and a summary table
+# (tests/chaos/chaos.py, docs/RELIABILITY.md). CHAOS_SEED=N repeats a
+# run's schedule.
+CHAOS_SECONDS ?= 600
+CHAOS_SEED ?=
+.PHONY: chaos
+chaos: build
+	@AURA_BIN_DIR=$(BUILD_DIR)/bin AURA_TEST_TOOLS=$(BUILD_DIR)/tests \
+		PYTHONDONTWRITEBYTECODE=1 CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_SEED=$(CHAOS_SEED) \
+		python3 tests/chaos/chaos.py --long
