@@ -94,6 +94,8 @@ struct _broker_t {
     int64_t failed_turn_log_mono_us;
     uint64_t events_journaled;
     int64_t next_tick_mono_us;
+    int64_t last_tick_mono_us;    /* 0 before the first tick */
+    int64_t leases_held_until_us; /* after a stall of the broker itself */
     bool dispatch_blocked;      /* a dispatch waits for the jobs socket */
     int64_t next_prune_mono_us;
     bool prune_due;
@@ -1326,6 +1328,23 @@ s_tick (broker_t *self)
     int64_t now = zclock_usecs ();
     s_drop_flush (&self->frontend_drops);
     s_drop_flush (&self->events_drops);
+    /* A broker that was itself stopped (a pause, a swapped-out process, a
+       disk that hung a commit) has not heard the heartbeats sent
+       meanwhile: they are still on their way in. Judging the workers
+       silent now would take every running job from them at once, so
+       nobody's lease expires until a lease has passed since the stall. */
+    int64_t since_tick = now - self->last_tick_mono_us;
+    if (self->last_tick_mono_us > 0 && since_tick > self->lease_us / 2) {
+        log_warn ("the broker did not run for %lld ms: leases held for %lld ms",
+                  (long long) (since_tick / 1000), (long long) (self->lease_us / 1000));
+        self->leases_held_until_us = now + self->lease_us;
+    }
+    self->last_tick_mono_us = now;
+    if (now < self->leases_held_until_us) {
+        if (now >= self->next_prune_mono_us)
+            self->prune_due = true;
+        return;
+    }
     workers_expire (self->workers, now - self->lease_us, s_worker_lost, self);
 
     jobs_out_t out;
