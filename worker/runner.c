@@ -344,10 +344,21 @@ s_runner_thread (void *arg)
         outcome = OUTCOME_FAILED;
         step = STEP_COUNT; /* skip the steps */
     }
+    bool rerun = false; /* an earlier step ran again: so do the later ones */
     for (; step < STEP_COUNT; step++) {
-        if (self->prior[step] == STEP_DONE || self->prior[step] == STEP_SKIPPED) {
+        bool done_before = self->prior[step] == STEP_DONE
+                           || self->prior[step] == STEP_SKIPPED;
+        if (done_before && !rerun
+            && (!self->pipeline->ready || self->pipeline->ready (&input, step))) {
             s_send_step_status (self, step, STEP_SKIPPED);
             continue;
+        }
+        if (done_before) {
+            rerun = true;
+            log_write (AURA_LOG_WARN, self->cid, self->job,
+                       "step %s was done in an earlier attempt but its output is gone: "
+                       "running it again",
+                       step_name (step));
         }
         if (s_stop_requested (self)) {
             outcome = OUTCOME_STOPPED;

@@ -98,6 +98,33 @@ class MediaTest(unittest.TestCase):
         self.assertNotIn("video.mp4", left)
         self.assertFalse([n for n in left if n.endswith(".tmp")], left)
 
+    def test_retry_redoes_done_steps_whose_files_are_gone(self):
+        # plan and tts done on a worker that wrote no files (the synthetic
+        # pipeline), then visuals failed: the retry on a media worker must
+        # make plan.json and the voice again rather than trust the record
+        stack = self.stack()
+        stack.start_broker()
+        stack.start_gateway()
+        failing = stack.start_worker(AURA_PIPELINE="synthetic", AURA_SYNTHETIC_STEP_MS=50,
+                                     AURA_SYNTHETIC_FAIL_STEP="visuals")
+        stack.wait_ready()
+        spec = {"brief": {"topic": "Tides"}, "planSpec": {"targetDuration": 5},
+                "renderSpec": {"res": "720p", "qualityLevel": 20}}
+        status, _, body = stack.request("POST", "/api/jobs", spec)
+        self.assertEqual(status, 202, body)
+        job = json.loads(body)["jobId"]
+        stack.wait_job(job, "Failed")
+        self.assertEqual(failing.stop(), 0)
+        stack.workers.clear()
+        stack.start_worker()
+        self.assertEqual(stack.request("POST", f"/api/jobs/{job}/retry")[0], 202)
+        snap = stack.wait_job(job, "Done", timeout=60)
+        steps = {s["name"]: s["status"] for s in snap["steps"]}
+        self.assertEqual(steps, {name: "Done" for name in steps}, snap)
+        directory = os.path.join(stack.dir, "artifacts", job)
+        self.assertTrue(os.path.exists(os.path.join(directory, "plan.json")))
+        self.assertTrue(os.path.exists(os.path.join(directory, "video.mp4")))
+
     def test_worker_killed_in_visuals_resumes_after_tts(self):
         stack = self.stack()
         stack.start_broker()

@@ -60,6 +60,30 @@ s_media_collect (const pipeline_input_t *input, pipeline_output_t *output)
     return 0;
 }
 
+/*  The files whose presence says a step of an earlier attempt finished
+    (each is renamed into place last or whole, see media.h). */
+static const char *const s_step_outputs[STEP_COUNT][4] = {
+    [STEP_PLAN] = { "plan.json", NULL },
+    [STEP_TTS] = { "voice.json", "scene-01.wav", NULL },
+    [STEP_VISUALS] = { "thumbnail.png", "scene-01.png", NULL },
+    [STEP_COMPOSE] = { "timeline.json", "video.srt", "video.vtt", NULL },
+    [STEP_RENDER] = { "video.mp4", NULL },
+};
+
+static bool
+s_media_ready (const pipeline_input_t *input, step_t step)
+{
+    if ((int) step < 0 || step >= STEP_COUNT || !input->artifact_dir[0])
+        return false;
+    for (size_t i = 0; s_step_outputs[step][i]; i++) {
+        char path[PIPELINE_PATH_SIZE];
+        if (media_path (path, sizeof path, input->artifact_dir, s_step_outputs[step][i]) < 0
+            || !media_file_exists (path))
+            return false;
+    }
+    return true;
+}
+
 const pipeline_t pipeline_media = {
     .name = "media",
     .steps = {
@@ -70,4 +94,5 @@ const pipeline_t pipeline_media = {
         [STEP_RENDER] = media_step_render,
     },
     .collect = s_media_collect,
+    .ready = s_media_ready,
 };

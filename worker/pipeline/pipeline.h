@@ -103,10 +103,18 @@ typedef int (*pipeline_step_fn) (const pipeline_input_t *input,
 typedef int (*pipeline_collect_fn) (const pipeline_input_t *input,
                                     pipeline_output_t *output);
 
+/*  Whether what step produced in an earlier attempt is still in the
+    job's artifact directory, so that a retried attempt may skip it. A
+    step the broker lists as done whose outputs are gone (a directory
+    cleaned up, a job moved between pipelines) runs again, and so does
+    every step after it. */
+typedef bool (*pipeline_ready_fn) (const pipeline_input_t *input, step_t step);
+
 typedef struct {
     const char *name;
     pipeline_step_fn steps[STEP_COUNT];   /* indexed by step_t, none NULL */
     pipeline_collect_fn collect;          /* NULL: what the steps reported */
+    pipeline_ready_fn ready;              /* NULL: a done step stays done */
 } pipeline_t;
 
 /*  Returns the pipeline called `name`, or NULL when there is none. The
