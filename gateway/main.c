@@ -25,6 +25,8 @@
 
 /*  How long shutdown waits for suspended connections to wake. */
 #define GATEWAY_DRAIN_TIMEOUT_MS 2000
+/*  How long shutdown waits for streams to send their last comment. */
+#define GATEWAY_STREAMS_TIMEOUT_MS 1500
 
 /*  Parses the status line of an HTTP answer in buf[0..len): "HTTP/1.x NNN".
     Returns the status code, or -EAGAIN while the line is incomplete, or
@@ -292,6 +294,11 @@ main (int argc, char **argv)
                    GATEWAY_DRAIN_TIMEOUT_MS);
         _exit (1);
     }
+    /* let each stream send its farewell before the daemon closes them all;
+       a client that reads nothing any more does not hold up the exit */
+    if (server_wait_streams_closed (server, GATEWAY_STREAMS_TIMEOUT_MS) < 0)
+        log_warn ("some event streams had not ended within %d ms: closing them",
+                  GATEWAY_STREAMS_TIMEOUT_MS);
     exit_code = 0;
 
 cleanup:

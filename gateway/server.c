@@ -1794,6 +1794,18 @@ server_wait_unsuspended (server_t *self, int timeout_ms)
     return 0;
 }
 
+int
+server_wait_streams_closed (server_t *self, int timeout_ms)
+{
+    for (int waited_ms = 0; atomic_load (&self->streams_open) > 0; waited_ms += 10) {
+        if (waited_ms >= timeout_ms)
+            return -ETIMEDOUT;
+        struct timespec pause = { 0, 10 * 1000 * 1000 };
+        nanosleep (&pause, NULL);
+    }
+    return 0;
+}
+
 void
 server_destroy (server_t **self_p)
 {

@@ -28,6 +28,11 @@ void server_quiesce (server_t *self);
     and broker request has been woken). Returns 0, or -ETIMEDOUT. */
 int server_wait_unsuspended (server_t *self, int timeout_ms);
 
+/*  Waits up to timeout_ms until every event stream has ended (each has
+    sent what it held and its farewell comment). Returns 0, or
+    -ETIMEDOUT. */
+int server_wait_streams_closed (server_t *self, int timeout_ms);
+
 /*  Stops the daemon, closing every connection, and frees the server. When
     connections are still suspended (stopping the daemon then is an API
     violation in libmicrohttpd) the daemon and the server are left running

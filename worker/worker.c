@@ -512,9 +512,13 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
     snprintf (self->options.artifact_root, sizeof self->options.artifact_root,
               "%s", cfg->artifact_dir);
     atomic_init (&self->stop_requested, false);
-    /* unique per worker, so several can live in one process (tests) */
+    /* unique per worker, so several can live in one process (tests). Not
+       the worker's address: the allocator hands it out again before libzmq
+       has unbound a destroyed worker's inbox, which it does in its own
+       thread, and the bind would fail. */
+    static atomic_uint s_inboxes_made;
     snprintf (self->inbox_endpoint, sizeof self->inbox_endpoint,
-              "inproc://aura-worker-inbox-%p", (void *) self);
+              "inproc://aura-worker-inbox-%u", atomic_fetch_add (&s_inboxes_made, 1));
 
     self->slots = calloc ((size_t) self->slots_total, sizeof *self->slots);
     if (!self->slots)

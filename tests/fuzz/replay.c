@@ -32,12 +32,13 @@ s_read_file (const char *path, uint8_t **data, size_t *size)
         rc = -errno;
         goto cleanup;
     }
+    /* an empty input still gets a valid pointer, as libFuzzer gives */
+    *data = malloc (st.st_size > 0 ? (size_t)st.st_size : 1);
+    if (!*data) {
+        rc = -ENOMEM;
+        goto cleanup;
+    }
     if (st.st_size > 0) {
-        *data = malloc ((size_t)st.st_size);
-        if (!*data) {
-            rc = -ENOMEM;
-            goto cleanup;
-        }
         *size = fread (*data, 1, (size_t)st.st_size, file);
         if (*size != (size_t)st.st_size) {
             free (*data);

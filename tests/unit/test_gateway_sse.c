@@ -747,8 +747,8 @@ START_TEST (test_hub_stream_of_all_jobs)
     ck_assert_int_eq (rc, 0); /* a job's end does not end it */
 
     /* a reader 4 times past its byte cap is cut, stalled or not */
-    hub_destroy (&hub);
     hub_stream_destroy (&all);
+    hub_destroy (&hub);
     limits.stream_max_bytes = 100;
     hub = hub_new (&limits);
     all = hub_stream_new ("all", NULL, s_count_sleep, s_count_wake, &counts, T0);

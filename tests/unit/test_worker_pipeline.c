@@ -476,6 +476,27 @@ s_read_progress (harness_t *h, proto_msg_t *msg, const char *job, step_t step,
     }
 }
 
+/*  Tests, and any process with more than one worker, make a worker right
+    after destroying another: libzmq unbinds a closed socket's inproc
+    endpoint later, in its own thread, so the new worker's inbox must not
+    reuse the old one's name (the allocator hands back the same address). */
+START_TEST (test_worker_made_after_another_binds_its_inbox)
+{
+    aura_config_t cfg;
+    memset (&cfg, 0, sizeof cfg);
+    cfg.worker_slots = 1;
+    snprintf (cfg.worker_id, sizeof cfg.worker_id, "test-worker");
+    snprintf (cfg.broker_jobs, sizeof cfg.broker_jobs, "inproc://test-recreate-jobs");
+    snprintf (cfg.broker_events, sizeof cfg.broker_events, "inproc://test-recreate-events");
+    snprintf (cfg.broker_publish, sizeof cfg.broker_publish, "inproc://test-recreate-publish");
+    for (int i = 0; i < 50; i++) {
+        worker_t *worker = worker_new (&cfg, pipeline_find ("synthetic"));
+        ck_assert_msg (worker != NULL, "worker %d of 50 could not be made", i + 1);
+        worker_destroy (&worker);
+    }
+}
+END_TEST
+
 START_TEST (test_worker_heartbeats_at_once)
 {
     harness_t h;
@@ -880,6 +901,7 @@ main (void)
 
     tc = tcase_create ("worker");
     tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_worker_made_after_another_binds_its_inbox);
     tcase_add_test (tc, test_worker_heartbeats_at_once);
     tcase_add_test (tc, test_worker_heartbeat_names_running_jobs);
     tcase_add_test (tc, test_worker_runs_a_job_in_order);
