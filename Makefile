@@ -11,7 +11,7 @@ endif
 # cmake --build runs make underneath: keep its directory chatter out.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build deps run test test-deploy bench fuzz clean
+.PHONY: all build deps run test test-deploy test-asan test-tsan test-valgrind bench fuzz clean
 
 all: build
 
@@ -32,6 +32,59 @@ test: build
 # (tests/deploy/test-deploy.sh). Needs root: it starts a Docker engine.
 test-deploy:
 	@BUILD_DIR=$(BUILD_DIR) ./tests/deploy/test-deploy.sh
+
+# Sanitizer runs. test-asan and test-tsan build the whole tree instrumented
+# (AURA_SANITIZE) in a directory of their own; test-valgrind runs the unit
+# suites of the ordinary build under memcheck. Suppressions, each with why
+# it is not ours, are in tests/sanitizers/. The programs the integration
+# tests start write their reports under <build>/sanitizer-reports/, and a
+# report there fails the test (tests/CMakeLists.txt).
+SANITIZERS_DIR = $(CURDIR)/tests/sanitizers
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+# Not -Werror: at -O1 with instrumentation GCC warns of truncations it
+# cannot rule out; the ordinary build is the one that keeps warnings at zero.
+SANITIZE_CMAKE = cmake -S . -B $(1) $(CMAKE_FLAGS) -DAURA_WERROR=OFF \
+	-DCMAKE_BUILD_TYPE=Debug -DAURA_SANITIZE=$(2) >/dev/null \
+	&& cmake --build $(1) -j $(JOBS)
+# Unit suites, fuzz corpora and integration tests: not the web tests (node,
+# not our C) nor the chaos run (a minute of load whose timing an
+# instrumented build upsets).
+ASAN_TESTS = -R '^(unit|fuzz|integration|sanitizer)\.'
+# The threaded suites and the integration tests that drive the gateway's
+# HTTP threads and hub; the media suites, slow under TSan, are test-asan's.
+TSAN_TESTS = -R '^unit\.test_(gateway_(hub|bus|sse|client_limits)|broker_.*|worker_pipeline)$$|^integration\.test_(job_stream|reconnect|access)$$'
+
+test-asan: deps
+	@$(call SANITIZE_CMAKE,$(ASAN_BUILD_DIR),address)
+	@cd $(ASAN_BUILD_DIR) && \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(SANITIZERS_DIR)/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --output-on-failure -j $(JOBS) $(ASAN_TESTS)
+
+# suppress_equal_addresses=0: that check, made before the suppressions are
+# read, scans a list that grew with each message the broker sends without
+# copying (tsan.supp), until the broker missed its deadlines.
+test-tsan: deps
+	@$(call SANITIZE_CMAKE,$(TSAN_BUILD_DIR),thread)
+	@cd $(TSAN_BUILD_DIR) && CK_FORK=no \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppress_equal_addresses=0:suppressions=$(SANITIZERS_DIR)/tsan.supp \
+	ctest --output-on-failure -j $(JOBS) $(TSAN_TESTS)
+
+# Every unit suite but test_media_tts, whose bound on the time between two
+# progress calls (100 ms) valgrind's slowdown always breaks; test-asan runs
+# it. A suite's memcheck output is kept beside it, in <suite>.valgrind.log.
+VALGRIND_SKIP = test_media_tts
+VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite --suppressions=$(SANITIZERS_DIR)/valgrind.supp
+
+test-valgrind: build
+	@find $(BUILD_DIR)/tests -maxdepth 1 -type f -name 'test_*' -perm -u+x \
+	| grep -v $(foreach suite,$(VALGRIND_SKIP),-e '/$(suite)$$') | sort \
+	| CK_FORK=no xargs -P $(JOBS) -I {} sh -c '$(VALGRIND) {} >{}.valgrind.log 2>&1 \
+	&& echo "valgrind: {} passed" \
+	|| { cat {}.valgrind.log; echo "valgrind: {} FAILED"; exit 1; }'
 
 # Benchmarks print figures (docs/BENCHMARKS.md); they are not tests.
 bench: build

@@ -13,7 +13,7 @@ packages="
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   check libsubunit-dev
   python3 python3-zmq curl chromium
-  systemd iproute2
+  systemd iproute2 valgrind
 "
 # libFuzzer and the sanitizer runtimes are only recommended by clang-14,
 # which the install below leaves out.

@@ -186,9 +186,37 @@ class Stack:
         return "\n".join(f"--- {p.name} ---\n{p.log()}" for p in self.processes)
 
     def close(self):
+        """Kills every process. In a sanitizer build (the *SAN_OPTIONS of
+        tests/CMakeLists.txt name a log_path) they are first asked to stop,
+        so that leak checks run at exit, and a report any of them wrote
+        fails the test: an aborted worker is otherwise retried unseen."""
+        logs = set()
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
+            m = re.search(r"(?:^|:)log_path=([^:]+)", os.environ.get(var, ""))
+            if m:
+                logs.add(m.group(1))
+        if logs:
+            for proc in self.processes:
+                if proc.alive():
+                    proc.signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15.0
+            for proc in self.processes:
+                try:
+                    proc.proc.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
         for proc in self.processes:
             proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+        reports = []
+        for proc in self.processes:
+            for log in logs:
+                path = f"{log}.{proc.proc.pid}"
+                if os.path.exists(path):
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        reports.append(f"--- {proc.name}: {path} ---\n{f.read()}")
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
 
     def __enter__(self):
         return self
