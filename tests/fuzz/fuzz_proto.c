@@ -100,55 +100,13 @@ s_claimed_elements (const uint8_t *buf, size_t len, size_t *header_len)
 /* ------------------------------------------------------------------ */
 /*  What an accepted message holds                                     */
 
-static bool
-s_utf8_valid (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1Fu;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0Fu;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07u;
-        }
-        else
-            return false;
-        if (len - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i + k] & 0x3Fu);
-        }
-        if ((extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000)
-            || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 /*  A string field: NUL-terminated inside its array, valid UTF-8. */
 static void
 s_check_text (const char *text, size_t size)
 {
     const char *end = memchr (text, '\0', size);
     FUZZ_CHECK (end != NULL);
-    FUZZ_CHECK (s_utf8_valid (text, (size_t)(end - text)));
+    FUZZ_CHECK (fuzz_utf8_valid (text, (size_t)(end - text)));
 }
 
 #define S_CHECK_TEXT(field) s_check_text ((field), sizeof (field))
@@ -217,7 +175,7 @@ s_check_values (const proto_msg_t *msg)
         FUZZ_CHECK (msg->spec_len <= PROTO_MAX_SPEC_BYTES);
         FUZZ_CHECK (msg->spec[msg->spec_len] == '\0');
         FUZZ_CHECK (strlen (msg->spec) == msg->spec_len);
-        FUZZ_CHECK (s_utf8_valid (msg->spec, msg->spec_len));
+        FUZZ_CHECK (fuzz_utf8_valid (msg->spec, msg->spec_len));
     }
     else
         FUZZ_CHECK (msg->spec_len == 0);
@@ -300,7 +258,7 @@ s_check_sse_frame (const char *frame, size_t frame_len, uint64_t id,
                    const char *kind)
 {
     FUZZ_CHECK (frame != NULL && strlen (frame) == frame_len);
-    FUZZ_CHECK (s_utf8_valid (frame, frame_len));
+    FUZZ_CHECK (fuzz_utf8_valid (frame, frame_len));
     FUZZ_CHECK (memchr (frame, '\r', frame_len) == NULL);
     char head[128];
     int head_len =

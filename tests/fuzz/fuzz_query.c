@@ -25,48 +25,6 @@
     400 before the parser sees them. */
 #define S_MAX_QUERY_ARGS 16
 
-static bool
-s_utf8_valid (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1Fu;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0Fu;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07u;
-        }
-        else
-            return false;
-        if (len - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i + k] & 0x3Fu);
-        }
-        if ((extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000)
-            || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 /*  The 400 of server.c's s_respond_invalid: a detail joining every error,
     and the problem document listing them. */
 static void
@@ -93,7 +51,7 @@ s_check_problem (const request_errors_t *errors)
     size_t text_len = 0;
     char *text = render_dump (problem, &text_len);
     FUZZ_CHECK (text != NULL && text_len > 0);
-    FUZZ_CHECK (s_utf8_valid (text, text_len));
+    FUZZ_CHECK (fuzz_utf8_valid (text, text_len));
     free (text);
     json_decref (problem);
 }
@@ -237,8 +195,8 @@ s_field_names (const char *field, const char *name)
     size_t name_len = strlen (name);
     if (name_len < field_size)
         return false;
-    if (s_utf8_valid (name, name_len))
-        return len + 4 >= field_size && s_utf8_valid (field, len);
+    if (fuzz_utf8_valid (name, name_len))
+        return len + 4 >= field_size && fuzz_utf8_valid (field, len);
     return true;
 }
 

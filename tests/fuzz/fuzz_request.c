@@ -15,50 +15,6 @@
 #include "render.h"
 #include "request.h"
 
-/*  True when s[0..len) is well-formed UTF-8 (RFC 3629: no overlong form,
-    no surrogate, nothing above U+10FFFF). */
-static bool
-s_utf8_valid (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1Fu;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0Fu;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07u;
-        }
-        else
-            return false;
-        if (len - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i + k] & 0x3Fu);
-        }
-        if ((extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000)
-            || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 static bool
 s_is_blank (char c)
 {
@@ -177,7 +133,7 @@ s_check_accepted (const char *spec, size_t spec_len)
     FUZZ_CHECK (title_len <= json_string_length (topic));
     FUZZ_CHECK (memcmp (submit->title, json_string_value (topic), title_len)
                 == 0);
-    FUZZ_CHECK (s_utf8_valid (submit->title, title_len));
+    FUZZ_CHECK (fuzz_utf8_valid (submit->title, title_len));
 
     char *wire = NULL;
     size_t wire_len = 0;
@@ -214,8 +170,8 @@ s_check_rejected (const char *spec, size_t spec_len,
         FUZZ_CHECK (item->field[0] != '\0');
         FUZZ_CHECK (item->message[0] != '\0');
         FUZZ_CHECK (
-            s_utf8_valid (item->field, (size_t)(field_end - item->field)));
-        FUZZ_CHECK (s_utf8_valid (item->message,
+            fuzz_utf8_valid (item->field, (size_t)(field_end - item->field)));
+        FUZZ_CHECK (fuzz_utf8_valid (item->message,
                                   (size_t)(message_end - item->message)));
     }
 

@@ -45,48 +45,6 @@ s_u32 (s_input_t *in)
     return value;
 }
 
-static bool
-s_utf8_valid (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1Fu;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0Fu;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07u;
-        }
-        else
-            return false;
-        if (len - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i + k] & 0x3Fu);
-        }
-        if ((extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000)
-            || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 static int
 s_chars (const char *text, size_t len)
 {
@@ -114,7 +72,7 @@ s_check_cue_text (const char *text)
     size_t len = strnlen (text, SUBTITLE_TEXT_SIZE);
     FUZZ_CHECK (len < SUBTITLE_TEXT_SIZE);
     FUZZ_CHECK (len > 0);
-    FUZZ_CHECK (s_utf8_valid (text, len));
+    FUZZ_CHECK (fuzz_utf8_valid (text, len));
     int lines = 0;
     for (const char *line = text; line;) {
         const char *end = strchr (line, '\n');
@@ -270,7 +228,7 @@ static void
 s_check_srt (const subtitle_track_t *track, const char *text, size_t len)
 {
     FUZZ_CHECK (text != NULL && strlen (text) == len);
-    FUZZ_CHECK (s_utf8_valid (text, len));
+    FUZZ_CHECK (fuzz_utf8_valid (text, len));
     const char *p = text;
     int64_t previous_end_ms = 0;
     for (size_t i = 0; i < track->count; i++) {
@@ -295,7 +253,7 @@ static void
 s_check_vtt (const subtitle_track_t *track, const char *text, size_t len)
 {
     FUZZ_CHECK (text != NULL && strlen (text) == len);
-    FUZZ_CHECK (s_utf8_valid (text, len));
+    FUZZ_CHECK (fuzz_utf8_valid (text, len));
     FUZZ_CHECK (strncmp (text, "WEBVTT\n\n", 8) == 0);
     const char *p = text + 8;
     int64_t previous_end_ms = 0;
