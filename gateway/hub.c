@@ -770,6 +770,39 @@ hub_gap_abandon (hub_t *self, const char *id, int64_t now_us)
     s_wake_all (&self->wakes);
 }
 
+/*  Wakes the sleeping streams of a list idle for keepalive_us so that
+    they send a keepalive comment. The list's lock is held. */
+static void
+s_streams_keepalive (hub_stream_t *streams, int64_t keepalive_us, int64_t now_us,
+                     wake_list_t *wakes)
+{
+    for (hub_stream_t *s = streams; s; s = s->next) {
+        pthread_mutex_lock (&s->lock);
+        if (s->sleeping && now_us - s->last_write_us >= keepalive_us) {
+            s->keepalive_due = true;
+            s->sleeping = false;
+            s_wake_later (wakes, s);
+        }
+        pthread_mutex_unlock (&s->lock);
+    }
+}
+
+/*  Tells every stream of a list to end once its queue is sent, waking
+    the sleeping ones. The list's lock is held. */
+static void
+s_streams_close (hub_stream_t *streams, wake_list_t *wakes)
+{
+    for (hub_stream_t *s = streams; s; s = s->next) {
+        pthread_mutex_lock (&s->lock);
+        s->closing = true;
+        if (s->sleeping) {
+            s->sleeping = false;
+            s_wake_later (wakes, s);
+        }
+        pthread_mutex_unlock (&s->lock);
+    }
+}
+
 void
 hub_tick (hub_t *self, int64_t now_us)
 {
@@ -779,15 +812,7 @@ hub_tick (hub_t *self, int64_t now_us)
     for (hub_job_t *job = self->oldest; job; job = next) {
         next = job->newer;
         pthread_mutex_lock (&job->lock);
-        for (hub_stream_t *s = job->streams; s; s = s->next) {
-            pthread_mutex_lock (&s->lock);
-            if (s->sleeping && now_us - s->last_write_us >= self->limits.keepalive_us) {
-                s->keepalive_due = true;
-                s->sleeping = false;
-                s_wake_later (wakes, s);
-            }
-            pthread_mutex_unlock (&s->lock);
-        }
+        s_streams_keepalive (job->streams, self->limits.keepalive_us, now_us, wakes);
         int64_t idle_us = now_us - job->active_us;
         bool forget = job->stream_count == 0
                       && ((job->terminal && idle_us >= self->limits.finished_ttl_us)
@@ -798,15 +823,7 @@ hub_tick (hub_t *self, int64_t now_us)
             s_job_forget (self, job);
     }
     pthread_mutex_lock (&self->all_lock);
-    for (hub_stream_t *s = self->all_streams; s; s = s->next) {
-        pthread_mutex_lock (&s->lock);
-        if (s->sleeping && now_us - s->last_write_us >= self->limits.keepalive_us) {
-            s->keepalive_due = true;
-            s->sleeping = false;
-            s_wake_later (wakes, s);
-        }
-        pthread_mutex_unlock (&s->lock);
-    }
+    s_streams_keepalive (self->all_streams, self->limits.keepalive_us, now_us, wakes);
     pthread_mutex_unlock (&self->all_lock);
     pthread_mutex_unlock (&self->lock);
     s_wake_all (wakes);
@@ -820,27 +837,11 @@ hub_close (hub_t *self)
     self->closed = true;
     for (hub_job_t *job = self->oldest; job; job = job->newer) {
         pthread_mutex_lock (&job->lock);
-        for (hub_stream_t *s = job->streams; s; s = s->next) {
-            pthread_mutex_lock (&s->lock);
-            s->closing = true;
-            if (s->sleeping) {
-                s->sleeping = false;
-                s_wake_later (&wakes, s);
-            }
-            pthread_mutex_unlock (&s->lock);
-        }
+        s_streams_close (job->streams, &wakes);
         pthread_mutex_unlock (&job->lock);
     }
     pthread_mutex_lock (&self->all_lock);
-    for (hub_stream_t *s = self->all_streams; s; s = s->next) {
-        pthread_mutex_lock (&s->lock);
-        s->closing = true;
-        if (s->sleeping) {
-            s->sleeping = false;
-            s_wake_later (&wakes, s);
-        }
-        pthread_mutex_unlock (&s->lock);
-    }
+    s_streams_close (self->all_streams, &wakes);
     pthread_mutex_unlock (&self->all_lock);
     pthread_mutex_unlock (&self->lock);
     s_wake_all (&wakes);
