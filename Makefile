@@ -51,9 +51,10 @@ SANITIZE_CMAKE = cmake -S . -B $(1) $(CMAKE_FLAGS) -DAURA_WERROR=OFF \
 # not our C) nor the chaos run (a minute of load whose timing an
 # instrumented build upsets).
 ASAN_TESTS = -R '^(unit|fuzz|integration|sanitizer)\.'
-# The threaded suites and the integration tests that drive the gateway's
-# HTTP threads and hub; the media suites, slow under TSan, are test-asan's.
-TSAN_TESTS = -R '^unit\.test_(gateway_(hub|bus|sse|client_limits)|broker_.*|worker_pipeline)$$|^integration\.test_(job_stream|reconnect|access)$$'
+# The threaded suites (the render step's encoder threads among them) and
+# the integration tests that drive the gateway's HTTP threads and hub; the
+# other media suites, single-threaded and slow under TSan, are test-asan's.
+TSAN_TESTS = -R '^unit\.test_(gateway_(hub|bus|sse|client_limits)|broker_.*|worker_pipeline|media_render)$$|^integration\.test_(job_stream|reconnect|access)$$'
 
 test-asan: deps
 	@$(call SANITIZE_CMAKE,$(ASAN_BUILD_DIR),address)
