@@ -1,34 +1,68 @@
-/*  bench_media — how fast the visuals and render steps of the media
-    pipeline run on this machine.
+/*  bench_media — how fast the media pipeline turns a brief into a video on
+    this machine, step by step.
 
-    For 720p and 1080p it builds a synthetic job in a temporary directory
-    (a 6-scene plan, sine-tone narration, a 30 s timeline), runs the visuals
-    step and then the render step through the pipeline interface, and prints
-    seconds of video made per second of wall time, milliseconds per slide,
-    encoded frames per second, and the longest gap between two progress
-    calls. `--quality=N` (0..100, default 75) picks CRF and preset as jobs
-    do; `--size=720p` or `--size=1080p` runs one size only; `--runs=N`
-    renders each size N times (the machine may be busy: compare the best,
-    and the CPU seconds, which depend less on what else runs). It prints
-    figures; it asserts nothing about speed. */
+    Each job is a real request body, the kind clients POST: the pipeline's
+    five steps (plan, tts with espeak-ng, visuals, compose, render) run on
+    it one after the other through the pipeline interface, in a temporary
+    directory, as a worker runs them. For each step it prints the wall and
+    CPU seconds it took and the seconds of video made per second of wall
+    time (the video's length over the step's time), then the same for the
+    whole job, and the longest gap between two progress calls (a cancel
+    waits for the next one).
+
+    The jobs: a 30 s explainer (Balanced, Conversational) at 720p and at
+    1080p, at quality 75 (the default: CRF 17.5, x264 preset medium) and
+    at quality 20 (CRF 25.2, preset veryfast), and the Quick Demo's own
+    request (gateway/request.c). `--runs=N` runs each job N times and
+    keeps the fastest run (the machine may be busy: the CPU seconds depend
+    less on what else runs); `--size=720p|1080p`, `--quality=N` and
+    `--duration=S` narrow or change the explainers; `--quick` runs one
+    short 720p job, as a smoke test. Output is Markdown (progress goes to
+    stderr). It asserts nothing about speed. */
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pipeline/media.h"
+#include "request.h"
 
-#define BENCH_SCENES 6
-#define BENCH_SCENE_S 5.0          /* 6 × 5 s = 30 s */
-#define BENCH_NARRATION_S 4.2      /* the rest of each clip is pause */
-#define BENCH_FPS 30
-#define BENCH_WAV_RATE 22050
+#define BENCH_STEPS 5
+#define BENCH_MAX_JOBS 8
+
+static const struct {
+    const char *name;
+    pipeline_step_fn run;
+} s_steps[BENCH_STEPS] = {
+    { "plan", media_step_plan },       { "tts", media_step_tts },
+    { "visuals", media_step_visuals }, { "compose", media_step_compose },
+    { "render", media_step_render },
+};
+
+/*  One step of one run. */
+typedef struct {
+    double wall_s;
+    double cpu_s;
+    int64_t longest_gap_ms;
+} step_time_t;
+
+/*  A job to run: its label and its request body. */
+typedef struct {
+    char label[64];
+    char *spec;
+    size_t spec_len;
+    /* the fastest run */
+    step_time_t steps[BENCH_STEPS];
+    double video_s;
+    double wall_s;
+    double cpu_s;
+    int64_t video_bytes;
+} job_t;
 
 typedef struct {
     int64_t last_call_ms;
@@ -55,59 +89,18 @@ static void
 s_warn (void *ctx, const char *code, const char *message)
 {
     (void) ctx;
-    fprintf (stderr, "bench: warning %s: %s\n", code, message);
+    fprintf (stderr, "# warning %s: %s\n", code, message);
 }
 
-static void
-s_put_le (uint8_t *p, uint32_t value, int bytes)
+/*  CPU seconds this process has used, all threads, user and system. */
+static double
+s_cpu_s (void)
 {
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t) (value >> (8 * i));
-}
-
-/*  A mono 16-bit WAV of a tone whose loudness wobbles like speech.
-    Returns 0 or -errno. */
-static int
-s_wav_write (const char *path, double frequency, double seconds)
-{
-    int frames = (int) (seconds * BENCH_WAV_RATE);
-    uint32_t data_bytes = (uint32_t) frames * 2;
-    uint8_t header[44];
-    memcpy (header, "RIFF", 4);
-    s_put_le (header + 4, 36 + data_bytes, 4);
-    memcpy (header + 8, "WAVEfmt ", 8);
-    s_put_le (header + 16, 16, 4);
-    s_put_le (header + 20, 1, 2);
-    s_put_le (header + 22, 1, 2);
-    s_put_le (header + 24, BENCH_WAV_RATE, 4);
-    s_put_le (header + 28, BENCH_WAV_RATE * 2, 4);
-    s_put_le (header + 32, 2, 2);
-    s_put_le (header + 34, 16, 2);
-    memcpy (header + 36, "data", 4);
-    s_put_le (header + 40, data_bytes, 4);
-    uint8_t *data = malloc (data_bytes);
-    if (!data)
-        return -ENOMEM;
-    for (int i = 0; i < frames; i++) {
-        double t = (double) i / BENCH_WAV_RATE;
-        double level = 0.5 + 0.5 * sin (2 * M_PI * 3 * t);
-        int16_t sample = (int16_t) lround (12000 * level
-                                           * sin (2 * M_PI * frequency * t));
-        s_put_le (data + 2 * (size_t) i, (uint16_t) sample, 2);
-    }
-    int rc = 0;
-    FILE *file = fopen (path, "wb");
-    if (!file)
-        rc = -errno;
-    else {
-        if (fwrite (header, 1, sizeof header, file) != sizeof header
-            || fwrite (data, 1, data_bytes, file) != data_bytes)
-            rc = -EIO;
-        if (fclose (file) != 0 && rc == 0)
-            rc = -errno;
-    }
-    free (data);
-    return rc;
+    struct rusage usage;
+    if (getrusage (RUSAGE_SELF, &usage) != 0)
+        return 0;
+    return (double) usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6
+           + (double) usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
 }
 
 static void
@@ -129,180 +122,165 @@ s_dir_remove (const char *dir)
     rmdir (dir);
 }
 
-static const char *s_headings[BENCH_SCENES] = {
-    "Why the tides rise and fall twice a day",
-    "The Moon pulls harder on the near side",
-    "Two bulges, and Earth turns beneath them",
-    "The Sun joins in: spring and neap tides",
-    "Coastlines shape what we actually see",
-    "Reading a tide table before you go",
-};
-
-/*  Writes plan.json, the narration and timeline.json for one size. */
+/*  Runs the job's five steps once, in a directory of its own, into the
+    times given. Returns 0 or the failing step's result. */
 static int
-s_job_make (const char *dir, int width, int height, int quality)
+s_job_run_once (const job_t *job, step_time_t times[BENCH_STEPS],
+                pipeline_output_t *output)
 {
-    char path[4096];
-    media_plan_t *plan = calloc (1, sizeof *plan);
-    if (!plan)
-        return -ENOMEM;
-    snprintf (plan->topic, sizeof plan->topic, "How ocean tides work");
-    snprintf (plan->style, sizeof plan->style, "modern");
-    plan->width = width;
-    plan->height = height;
-    plan->fps = BENCH_FPS;
-    plan->quality = quality;
-    plan->audio_bitrate_k = 128;
-    plan->scene_count = BENCH_SCENES;
-    /* what the plan step fills in; plan.json must hold it */
-    snprintf (plan->language, sizeof plan->language, "en-us");
-    plan->target_duration_s = 30;
-    plan->words_per_minute = 160;
-    plan->voice_rate = 1.0;
-    plan->voice_pause_s = 0.5;
-    for (int i = 0; i < BENCH_SCENES; i++) {
-        media_scene_t *s = &plan->scenes[i];
-        snprintf (s->heading, sizeof s->heading, "%s", s_headings[i]);
-        s->bullet_count = 3;
-        snprintf (s->bullets[0], sizeof s->bullets[0],
-                  "Gravity weakens with distance, so the pull is uneven");
-        snprintf (s->bullets[1], sizeof s->bullets[1],
-                  "Water piles up where the pull is strongest and weakest");
-        snprintf (s->bullets[2], sizeof s->bullets[2],
-                  "Earth's rotation carries every coast through both");
-        s->target_s = BENCH_SCENE_S;
+    char dir[] = "/tmp/aura-bench-media-XXXXXX";
+    if (!mkdtemp (dir)) {
+        fprintf (stderr, "bench_media: mkdtemp: %s\n", strerror (errno));
+        return -errno;
     }
-    int rc = media_path (path, sizeof path, dir, "plan.json");
-    if (rc == 0)
-        rc = media_plan_save (plan, path);
-    free (plan);
-    if (rc < 0)
-        return rc;
-
-    media_timeline_t timeline = {
-        .width = width,
-        .height = height,
-        .fps = BENCH_FPS,
-        .crossfade_s = 0.5,
-        .total_s = BENCH_SCENES * BENCH_SCENE_S,
-        .clip_count = BENCH_SCENES,
-    };
-    for (int i = 0; i < BENCH_SCENES; i++) {
-        timeline.clips[i].start_s = i * BENCH_SCENE_S;
-        timeline.clips[i].duration_s = BENCH_SCENE_S;
-        timeline.clips[i].audio_s = BENCH_NARRATION_S;
-        char name[32];
-        snprintf (name, sizeof name, "scene-%02d.wav", i + 1);
-        rc = media_path (path, sizeof path, dir, name);
-        if (rc == 0)
-            rc = s_wav_write (path, 180.0 + 20 * i, BENCH_NARRATION_S);
-        if (rc < 0)
-            return rc;
-    }
-    rc = media_path (path, sizeof path, dir, "timeline.json");
-    if (rc == 0)
-        rc = media_timeline_save (&timeline, path);
-    return rc;
-}
-
-/*  CPU seconds this process has used, all threads, user and system. */
-static double
-s_cpu_s (void)
-{
-    struct rusage usage;
-    if (getrusage (RUSAGE_SELF, &usage) != 0)
-        return 0;
-    return (double) usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6
-           + (double) usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
-}
-
-/*  Runs one step, timing it. Returns its result. */
-static int
-s_step_run (pipeline_step_fn step, const char *dir, double *wall_s,
-            double *cpu_s, int64_t *longest_gap_ms, pipeline_output_t *output)
-{
     pipeline_options_t options = { 0 };
     pipeline_input_t input = {
         .job_id = "01HBENCHBENCHBENCHBENCHBEN",
         .attempt = 1,
-        .spec = "{}",
-        .spec_len = 2,
+        .spec = job->spec,
+        .spec_len = job->spec_len,
         .artifact_dir = dir,
         .options = &options,
         .warn = s_warn,
     };
-    pipeline_error_t error = { 0 };
-    gaps_t gaps = { pipeline_clock_ms (), 0 };
-    int64_t started_ms = gaps.last_call_ms;
-    double started_cpu_s = s_cpu_s ();
-    int rc = step (&input, output, s_progress, &gaps, &error);
-    *wall_s = (pipeline_clock_ms () - started_ms) / 1000.0;
-    *cpu_s = s_cpu_s () - started_cpu_s;
-    *longest_gap_ms = gaps.longest_gap_ms;
-    if (rc != 0)
-        fprintf (stderr, "bench: step failed (%d): %s: %s\n", rc, error.code,
-                 error.message);
+    memset (output, 0, sizeof *output);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < BENCH_STEPS; i++) {
+        pipeline_error_t error = { 0 };
+        gaps_t gaps = { pipeline_clock_ms (), 0 };
+        int64_t started_ms = gaps.last_call_ms;
+        double started_cpu_s = s_cpu_s ();
+        rc = s_steps[i].run (&input, output, s_progress, &gaps, &error);
+        times[i].wall_s = (pipeline_clock_ms () - started_ms) / 1000.0;
+        times[i].cpu_s = s_cpu_s () - started_cpu_s;
+        times[i].longest_gap_ms = gaps.longest_gap_ms;
+        if (rc != 0)
+            fprintf (stderr, "bench_media: %s: %s failed (%d): %s: %s\n",
+                     job->label, s_steps[i].name, rc, error.code,
+                     error.message);
+    }
+    s_dir_remove (dir);
     return rc;
 }
 
+/*  Runs the job `runs` times and keeps its fastest run. */
 static int
-s_bench_size (const char *label, int width, int height, int quality, int runs)
+s_job_run (job_t *job, int runs)
 {
-    char dir[] = "/tmp/aura-bench-media-XXXXXX";
-    if (!mkdtemp (dir)) {
-        fprintf (stderr, "bench: mkdtemp: %s\n", strerror (errno));
-        return -errno;
-    }
-    int rc = s_job_make (dir, width, height, quality);
-    if (rc < 0) {
-        fprintf (stderr, "bench: cannot write the job: %s\n", strerror (-rc));
-        goto cleanup;
-    }
-    double video_s = BENCH_SCENES * BENCH_SCENE_S;
-    double frames = round (video_s * BENCH_FPS);
-    pipeline_output_t output = { 0 };
-    double visuals_s, visuals_cpu_s;
-    int64_t visuals_gap_ms;
-    rc = s_step_run (media_step_visuals, dir, &visuals_s, &visuals_cpu_s,
-                     &visuals_gap_ms, &output);
-    if (rc != 0)
-        goto cleanup;
-    printf ("%-5s visuals: %d slides %dx%d in %.2f s: %.0f ms/slide, "
-            "%.1fx real time, longest progress gap %lld ms\n",
-            label, BENCH_SCENES, width, height, visuals_s,
-            1000 * visuals_s / BENCH_SCENES, video_s / visuals_s,
-            (long long) visuals_gap_ms);
-
-    double best_s = 0;
     for (int run = 0; run < runs; run++) {
-        /* a committed video is trusted: render anew each time */
-        char path[4096];
-        if (media_path (path, sizeof path, dir, "video.mp4") == 0)
-            unlink (path);
-        double render_s, render_cpu_s;
-        int64_t render_gap_ms;
-        memset (&output, 0, sizeof output);
-        rc = s_step_run (media_step_render, dir, &render_s, &render_cpu_s,
-                         &render_gap_ms, &output);
+        step_time_t times[BENCH_STEPS];
+        pipeline_output_t output;
+        int rc = s_job_run_once (job, times, &output);
         if (rc != 0)
-            goto cleanup;
-        if (run == 0 || render_s < best_s)
-            best_s = render_s;
-        printf ("%-5s render:  %.0f s at %d fps in %.2f s: %.1fx real time, "
-                "%.0f frames/s, CPU %.2f s (%.2f cores), %.2f MB, longest "
-                "progress gap %lld ms\n",
-                label, video_s, BENCH_FPS, render_s, video_s / render_s,
-                frames / render_s, render_cpu_s, render_cpu_s / render_s,
-                output.size_bytes / 1e6, (long long) render_gap_ms);
+            return rc;
+        double wall_s = 0, cpu_s = 0;
+        for (int i = 0; i < BENCH_STEPS; i++) {
+            wall_s += times[i].wall_s;
+            cpu_s += times[i].cpu_s;
+        }
+        fprintf (stderr, "# %s, run %d: %.1f s of video in %.2f s\n",
+                 job->label, run + 1, output.duration_s, wall_s);
+        if (run == 0 || wall_s < job->wall_s) {
+            memcpy (job->steps, times, sizeof times);
+            job->wall_s = wall_s;
+            job->cpu_s = cpu_s;
+            job->video_s = output.duration_s;
+            job->video_bytes = output.size_bytes;
+        }
     }
-    if (runs > 1)
-        printf ("%-5s render:  best of %d: %.2f s, %.1fx real time, "
-                "%.0f frames/s\n",
-                label, runs, best_s, video_s / best_s, frames / best_s);
+    return 0;
+}
 
-cleanup:
-    s_dir_remove (dir);
-    return rc;
+/*  A request body for an explainer of duration_s at `res`, quality q. */
+static int
+s_explainer_spec (job_t *job, const char *res, int duration_s, int quality)
+{
+    snprintf (job->label, sizeof job->label, "%s, %d s, quality %d", res,
+              duration_s, quality);
+    char spec[1024];
+    int len = snprintf (
+        spec, sizeof spec,
+        "{\"brief\":{\"topic\":\"How ocean tides work\","
+        "\"audience\":\"Curious adults\","
+        "\"goal\":\"Explain why most coasts see two tides a day\","
+        "\"tone\":\"Informative\",\"language\":\"en-US\","
+        "\"aspect\":\"Widescreen16x9\"},"
+        "\"planSpec\":{\"targetDuration\":%d,\"pacing\":\"Conversational\","
+        "\"density\":\"Balanced\",\"style\":\"modern\"},"
+        "\"voiceSpec\":{\"voiceName\":\"en-us\"},"
+        "\"renderSpec\":{\"res\":\"%s\",\"container\":\"mp4\",\"fps\":30,"
+        "\"codec\":\"H264\",\"qualityLevel\":%d}}",
+        duration_s, res, quality);
+    job->spec = strdup (spec);
+    job->spec_len = (size_t) len;
+    return job->spec ? 0 : -ENOMEM;
+}
+
+static double
+s_crf_for (int quality)
+{
+    double crf = 28.0 - 0.14 * quality;
+    return crf < 14 ? 14 : crf > 28 ? 28 : crf;
+}
+
+/*  Load average over the last minute, or -1. */
+static double
+s_load (void)
+{
+    double load = -1;
+    FILE *file = fopen ("/proc/loadavg", "r");
+    if (file) {
+        if (fscanf (file, "%lf", &load) != 1)
+            load = -1;
+        fclose (file);
+    }
+    return load;
+}
+
+static void
+s_print_results (const job_t *jobs, int count, int runs, double load_before)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    printf ("Media pipeline, brief to MP4, one job at a time in one process "
+            "(fastest of %d run%s; %ld cores; load average %.2f before, "
+            "%.2f after; peak RSS %.0f MiB). Each cell: the step's wall "
+            "time, its CPU time in brackets, and seconds of video made per "
+            "second of wall time.\n\n",
+            runs, runs == 1 ? "" : "s", sysconf (_SC_NPROCESSORS_ONLN),
+            load_before, s_load (), usage.ru_maxrss / 1024.0);
+    printf ("| job | video |");
+    for (int i = 0; i < BENCH_STEPS; i++)
+        printf (" %s |", s_steps[i].name);
+    printf (" whole | longest progress gap |\n|---|---|");
+    for (int i = 0; i <= BENCH_STEPS + 1; i++)
+        printf ("---|");
+    printf ("\n");
+    for (int j = 0; j < count; j++) {
+        const job_t *job = &jobs[j];
+        int64_t gap_ms = 0;
+        printf ("| %s | %.1f s, %.2f MB |", job->label, job->video_s,
+                job->video_bytes / 1e6);
+        for (int i = 0; i < BENCH_STEPS; i++) {
+            const step_time_t *t = &job->steps[i];
+            double speed = job->video_s / (t->wall_s > 1e-4 ? t->wall_s : 1e-4);
+            if (t->wall_s < 0.1)
+                printf (" %.0f ms (%.0f)", 1000 * t->wall_s, 1000 * t->cpu_s);
+            else
+                printf (" %.2f s (%.2f)", t->wall_s, t->cpu_s);
+            if (speed >= 1000)
+                printf (" > 1000× |");
+            else
+                printf (" %.*f× |", speed < 10 ? 1 : 0, speed);
+            if (t->longest_gap_ms > gap_ms)
+                gap_ms = t->longest_gap_ms;
+        }
+        printf (" **%.2f s (%.2f) %.1f×** | %lld ms |\n", job->wall_s,
+                job->cpu_s, job->video_s / job->wall_s, (long long) gap_ms);
+    }
+    printf ("\nQuality 75 is a request's default (CRF %.1f, x264 preset "
+            "medium); quality 20 (CRF %.1f, veryfast) is the Quick Demo's.\n",
+            s_crf_for (75), s_crf_for (20));
 }
 
 /*  Parses "--name=N" with N in min..max into *value. */
@@ -326,33 +304,66 @@ s_option_int (const char *arg, const char *name, long min, long max,
 int
 main (int argc, char **argv)
 {
-    int quality = 75;
+    int quality = -1;              /* -1: both 75 and 20 */
     int runs = 1;
-    bool small = true, large = true;
+    int duration_s = 30;
+    bool small = true, large = true, quick = false;
     for (int i = 1; i < argc; i++) {
         if (s_option_int (argv[i], "--quality=", 0, 100, &quality)
-            || s_option_int (argv[i], "--runs=", 1, 100, &runs))
+            || s_option_int (argv[i], "--runs=", 1, 100, &runs)
+            || s_option_int (argv[i], "--duration=", 5, 600, &duration_s))
             continue;
-        if (strcmp (argv[i], "--size=720p") == 0) {
+        if (strcmp (argv[i], "--size=720p") == 0)
             large = false;
-            continue;
-        }
-        if (strcmp (argv[i], "--size=1080p") == 0) {
+        else if (strcmp (argv[i], "--size=1080p") == 0)
             small = false;
-            continue;
+        else if (strcmp (argv[i], "--quick") == 0)
+            quick = true;
+        else {
+            fprintf (stderr,
+                     "usage: %s [--quality=0..100] [--size=720p|1080p] "
+                     "[--duration=5..600] [--runs=N] [--quick]\n",
+                     argv[0]);
+            return 2;
         }
-        fprintf (stderr,
-                 "usage: %s [--quality=0..100] [--size=720p|1080p] "
-                 "[--runs=N]\n",
-                 argv[0]);
-        return 2;
     }
-    double crf = 28.0 - 0.14 * quality;
-    crf = crf < 14 ? 14 : crf > 28 ? 28 : crf;
-    printf ("media steps, %d scenes, %.0f s of video, quality %d (CRF %.1f)\n",
-            BENCH_SCENES, BENCH_SCENES * BENCH_SCENE_S, quality, crf);
-    if ((small && s_bench_size ("720p", 1280, 720, quality, runs) != 0)
-        || (large && s_bench_size ("1080p", 1920, 1080, quality, runs) != 0))
+
+    job_t jobs[BENCH_MAX_JOBS] = { 0 };
+    int count = 0;
+    int rc = 0;
+    if (quick)
+        rc = s_explainer_spec (&jobs[count++], "720p", 10, 20);
+    else {
+        const int qualities[2] = { 75, 20 };
+        for (int q = 0; rc == 0 && q < 2; q++) {
+            if (quality >= 0 && q > 0)
+                break;
+            int level = quality >= 0 ? quality : qualities[q];
+            if (rc == 0 && small)
+                rc = s_explainer_spec (&jobs[count++], "720p", duration_s,
+                                       level);
+            if (rc == 0 && large)
+                rc = s_explainer_spec (&jobs[count++], "1080p", duration_s,
+                                       level);
+        }
+        if (rc == 0) {
+            job_t *demo = &jobs[count++];
+            snprintf (demo->label, sizeof demo->label,
+                      "Quick Demo (1080p, quality 20)");
+            rc = request_demo_spec (&demo->spec, &demo->spec_len);
+        }
+    }
+    if (rc != 0) {
+        fprintf (stderr, "bench_media: out of memory\n");
         return 1;
-    return 0;
+    }
+
+    double load_before = s_load ();
+    for (int j = 0; rc == 0 && j < count; j++)
+        rc = s_job_run (&jobs[j], runs);
+    if (rc == 0)
+        s_print_results (jobs, count, runs, load_before);
+    for (int j = 0; j < count; j++)
+        free (jobs[j].spec);
+    return rc == 0 ? 0 : 1;
 }
