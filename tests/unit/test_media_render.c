@@ -52,6 +52,7 @@ typedef struct {
     bool stopped;
     int calls_after_stop;
     double last_fraction;
+    int64_t last_report_ms;
 } progress_t;
 
 static int
@@ -66,6 +67,16 @@ s_progress (void *ctx, step_t step, double fraction, const char *message,
         return -ECANCELED;
     }
     if (message) {
+        /* each report is an event on the job's stream: between the first
+           and the last, one per 5 % of the work, or one a second */
+        int64_t now_ms = pipeline_clock_ms ();
+        if (p->reports > 0 && fraction < 1)
+            ck_assert_msg (fraction - p->last_fraction >= 0.05 - 1e-9
+                               || now_ms - p->last_report_ms >= 1000,
+                           "report %d: %.3f → %.3f after %lld ms",
+                           p->reports + 1, p->last_fraction, fraction,
+                           (long long) (now_ms - p->last_report_ms));
+        p->last_report_ms = now_ms;
         p->reports++;
         ck_assert (fraction >= p->last_fraction);
         p->last_fraction = fraction;

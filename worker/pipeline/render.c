@@ -47,7 +47,14 @@
 #define S_PARALLEL_MAX_PIXELS (1920 * 1088)
 #define S_ENCODER_NICE 5             /* see s_render_main */
 #define S_POLL_MS 25                 /* ask whether to stop (≤ 50 ms) */
-#define S_REPORT_MS 250              /* a progress event at most this often */
+/*  Progress events: at most one per S_REPORT_MS, and then only when the
+    step has moved on by S_REPORT_STEP since the last one or the last one
+    is S_REPORT_IDLE_MS old (its ETA needs renewing). A render of any
+    length then costs its job's stream about 20 events, or one a second
+    when it is slow: bytes a client on a metered link pays for. */
+#define S_REPORT_MS 250
+#define S_REPORT_STEP 0.05
+#define S_REPORT_IDLE_MS 1000
 #define S_PATH_SIZE 4096
 /*  Limits on what timeline.json may ask for. */
 #define S_MAX_SIDE 8192
@@ -133,6 +140,7 @@ struct s_render {
     int64_t started_ms;
     int64_t last_poll_ms;
     int64_t last_report_ms;
+    double last_report_fraction;
     /* shared by the step's thread and the encoding thread */
     atomic_bool stop;              /* set by the step: end early */
     atomic_bool finished;          /* set by the encoder: s_render returned */
@@ -188,8 +196,8 @@ s_fail (s_render_t *self, int rc, const char *fmt, ...)
 }
 
 /*  From the step's thread only: reports `fraction` with a message when
-    S_REPORT_MS have passed since the last report (or when forced), else
-    only asks whether to go on. Returns 0 or -ECANCELED. */
+    forced or when it is time to (see S_REPORT_MS), else only asks whether
+    to go on. Returns 0 or -ECANCELED. */
 static int
 s_progress (s_render_t *self, double fraction, bool force, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
@@ -201,7 +209,11 @@ s_progress (s_render_t *self, double fraction, bool force, const char *fmt, ...)
         return -ECANCELED;
     int64_t now_ms = pipeline_clock_ms ();
     int rc;
-    if (force || now_ms - self->last_report_ms >= S_REPORT_MS) {
+    int64_t since_ms = now_ms - self->last_report_ms;
+    if (force
+        || (since_ms >= S_REPORT_MS
+            && (fraction - self->last_report_fraction >= S_REPORT_STEP
+                || since_ms >= S_REPORT_IDLE_MS))) {
         char message[PIPELINE_MESSAGE_SIZE];
         va_list args;
         va_start (args, fmt);
@@ -219,6 +231,7 @@ s_progress (s_render_t *self, double fraction, bool force, const char *fmt, ...)
         rc = self->progress (self->progress_ctx, STEP_RENDER, fraction, message,
                              eta_s);
         self->last_report_ms = now_ms;
+        self->last_report_fraction = fraction;
     }
     else
         rc = self->progress (self->progress_ctx, STEP_RENDER, 0, NULL, -1);
