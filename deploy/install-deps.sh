@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages that building and testing Aura need.
 # Quiet and quick when everything is already present; uses sudo when not root.
 # With --fuzz, also clang and its libFuzzer runtime (make fuzz); with
-# --deploy, also the Docker engine, Compose and debootstrap (make test-deploy).
+# --deploy, also the Docker engine, Compose and debootstrap (make test-deploy);
+# with --bench, also nginx and its Nchan module, the reference SSE server
+# that bench_sse compares the gateway with (make bench).
 set -eu
 
 packages="
@@ -20,6 +22,7 @@ packages="
 case "${1:-}" in
     --fuzz) packages="$packages clang libclang-rt-14-dev" ;;
     --deploy) packages="$packages docker.io docker-compose debootstrap" ;;
+    --bench) packages="$packages nginx-light libnginx-mod-nchan" ;;
 esac
 
 # The web UI's checks and browser test run on Node.js 18 or later: Debian's

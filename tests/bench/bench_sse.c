@@ -1,23 +1,38 @@
-/*  bench_sse — how many Server-Sent Events streams one gateway holds, what
-    each costs, and how fast an event reaches them.
+/*  bench_sse — what Server-Sent Events streams cost the gateway and how
+    fast an event reaches them, side by side with nginx + Nchan.
 
     It starts a real aura-broker and aura-gateway (ipc:// endpoints in a
-    temporary directory, HTTP on a free loopback port), creates two jobs
-    with POST /api/jobs and plays the worker that runs them, then measures:
-      - streams held: N streams (default 10,000) opened to the first job's
-        /events from many loopback source addresses, and the gateway's
-        resident memory before and after, per stream;
-      - fan-out: events sent 200 ms apart to that job, timed from the
-        moment the fake worker created each (its `ts`) to the moment the
-        first and the last stream had it;
-      - latency: a steady flow of events (default 1,000/s) to the second
-        job, followed by a few streams, each event timed from its `ts` to
-        its arrival, while the N idle streams stay open.
+    temporary directory, HTTP on a free loopback port), creates jobs with
+    POST /api/jobs and plays the worker that runs them, then measures, each
+    phase chosen with --phases:
+      - bytes: the real aura-worker runs the Quick Demo (media pipeline);
+        one stream follows the job to job-completed, counting every byte
+        of the response and the wall time from the submission;
+      - latency: a steady flow of step-progress events (100, 1,000 and
+        10,000 a second) spread over 100 jobs, one stream each, every event
+        timed from the moment the fake worker made it (its `ts`) to its
+        arrival;
+      - setup: streams opened one after another, each timed from connect()
+        to the first byte of the response;
+      - fan-out: 1,000 and 10,000 streams of one job, 100 events 100 ms
+        apart, timed from `ts` to the last (and every) stream; the
+        gateway's CPU and its resident memory per stream.
+    Setup and fan-out run the same client against nginx + Nchan as well
+    (--peer=nchan, the default when nginx and the module are installed):
+    events POSTed to its publisher location with the same step-progress
+    JSON, `ts` taken just before the POST is sent; its CPU and memory are
+    those of its worker processes, as many as the gateway has HTTP threads.
+    The gateway restarts before each fan-out run, and nginx starts afresh
+    for each, so that every run measures a process holding nothing else.
     The client is one epoll loop over non-blocking sockets that decodes
-    HTTP chunks and SSE frames by hand. It prints figures next to the
-    targets; it asserts nothing about speed and exits non-zero only when
-    the setup fails. The programs' logs stay in the temporary directory,
-    which is removed at the end; AURA_BENCH_LOG_LEVEL sets their level. */
+    HTTP chunks and SSE frames by hand. Progress goes to stderr as lines
+    starting with "# "; stdout gets only Markdown: a header line and one
+    captioned table per phase. It asserts nothing about speed and exits
+    non-zero only when the setup fails. The programs' configuration and
+    logs stay in a temporary directory, removed at the end;
+    AURA_BENCH_LOG_LEVEL sets the Aura programs' log level, and
+    AURA_BENCH_HTTP_THREADS the gateway's HTTP threads and so nginx's
+    workers (unset or 0: the gateway's default, one per core). */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -27,8 +42,10 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,16 +56,22 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ids.h"
+#include "nchan_server.h"
 #include "phase.h"
 #include "proto.h"
 
+#ifndef BENCH_MHD_VERSION
+#define BENCH_MHD_VERSION "unknown"
+#endif
+
 /*  Streams waiting for their first frame at once while opening: enough to
-    keep the gateway busy, few enough for its listen backlog. */
+    keep the server busy, few enough for its listen backlog. */
 #define BENCH_OPEN_IN_FLIGHT 500
 /*  Streams per loopback source address (127.0.0.2 onward): keeps every
     address under the gateway's per-address limits and ephemeral ports. */
@@ -64,6 +87,13 @@
 /*  How long a process has to start or to stop. */
 #define BENCH_START_TIMEOUT_MS 10000
 #define BENCH_STOP_TIMEOUT_MS 5000
+/*  How long the Quick Demo may take before the bytes phase gives up. */
+#define BENCH_JOB_TIMEOUT_MS 180000
+/*  Jobs the fake worker can hold: the latency jobs and one per fan-out. */
+#define BENCH_FAKE_SLOTS 1024
+/*  Latency event rates when --rate does not choose one. */
+#define BENCH_RATES 3
+static const long s_rates[BENCH_RATES] = { 100, 1000, 10000 };
 
 #define BENCH_WORKER "bench-worker"
 
@@ -82,6 +112,19 @@ s_mono_ms (void)
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/*  A progress line: on stderr, after "# ", so that stdout holds only the
+    tables. */
+static void __attribute__ ((format (printf, 1, 2)))
+s_progress (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fputs ("# ", stderr);
+    vfprintf (stderr, format, args);
+    fputc ('\n', stderr);
+    va_end (args);
 }
 
 /*  Parses a whole decimal argument in [min, max]. Returns 0 or -EINVAL. */
@@ -104,7 +147,8 @@ typedef struct {
     char dir[256];
     char frontend[320], jobs[320], events[320], publish[320];
     const char *bin_dir;
-    pid_t broker, gateway;
+    char artifact_dir[320];
+    pid_t broker, gateway, worker;
     int port;
 } bench_env_t;
 
@@ -140,7 +184,8 @@ s_cpu_s (pid_t pid)
     return s_stat_cpu_s (path);
 }
 
-/*  Prints the CPU seconds each thread of pid has used, by thread name. */
+/*  Prints the CPU seconds each thread of pid has used, by thread name, as
+    a progress line. */
 static void
 s_print_thread_cpu (pid_t pid)
 {
@@ -149,7 +194,7 @@ s_print_thread_cpu (pid_t pid)
     DIR *dir = opendir (path);
     if (!dir)
         return;
-    printf ("gateway CPU by thread over the run:");
+    fprintf (stderr, "# gateway CPU by thread over its life:");
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         if (entry->d_name[0] == '.')
@@ -165,10 +210,10 @@ s_print_thread_cpu (pid_t pid)
         }
         snprintf (stat_path, sizeof stat_path, "%s/%s/stat", path,
                   entry->d_name);
-        printf (" %s %.2f s;", comm, s_stat_cpu_s (stat_path));
+        fprintf (stderr, " %s %.2f s;", comm, s_stat_cpu_s (stat_path));
     }
     closedir (dir);
-    printf ("\n");
+    fprintf (stderr, "\n");
 }
 
 /*  The load average over the last minute, or -1. */
@@ -312,6 +357,8 @@ s_spawn (const bench_env_t *env, const char *program, const char *const *extra)
     char **envp = s_child_environment (env, extra);
     if (!envp)
         return -1;
+    /* a restarted program's old log must not be read as the new one's */
+    unlink (log_path);
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
@@ -373,14 +420,15 @@ s_alive (pid_t *pid)
     return false;
 }
 
-/*  Waits for the gateway's "listening on http://127.0.0.1:PORT" line.
-    Returns 0 with env->port set, or -1. */
+/*  Waits until <program>.log holds marker, while *pid runs. Returns 0 with
+    the text after the marker copied (NUL-terminated, truncated) into rest,
+    or -1. */
 static int
-s_wait_listening (bench_env_t *env)
+s_wait_log (const bench_env_t *env, const char *program, const char *marker,
+            pid_t *pid, char *rest, size_t rest_size)
 {
-    static const char marker[] = "listening on http://127.0.0.1:";
     char path[400];
-    snprintf (path, sizeof path, "%s/aura-gateway.log", env->dir);
+    snprintf (path, sizeof path, "%s/%s.log", env->dir, program);
     static char text[65536];
     for (int64_t start = s_mono_ms ();
          s_mono_ms () - start < BENCH_START_TIMEOUT_MS && !s_interrupted;) {
@@ -391,22 +439,38 @@ s_wait_listening (bench_env_t *env)
             text[n] = '\0';
             const char *at = strstr (text, marker);
             if (at) {
-                char *end = NULL;
-                long port = strtol (at + sizeof marker - 1, &end, 10);
-                if (end != at + sizeof marker - 1 && port > 0 && port < 65536) {
-                    env->port = (int)port;
-                    return 0;
-                }
+                snprintf (rest, rest_size, "%s", at + strlen (marker));
+                return 0;
             }
         }
-        if (!s_alive (&env->gateway))
+        if (!s_alive (pid))
             break;
         struct timespec pause = { 0, 20 * 1000 * 1000 };
         nanosleep (&pause, NULL);
     }
-    fprintf (stderr, "bench: the gateway did not say where it listens\n");
-    s_print_log_tail (env, "aura-gateway");
+    fprintf (stderr, "bench: %s did not log \"%s\"\n", program, marker);
+    s_print_log_tail (env, program);
     return -1;
+}
+
+/*  Waits for the gateway's "listening on http://127.0.0.1:PORT" line.
+    Returns 0 with env->port set, or -1. */
+static int
+s_wait_listening (bench_env_t *env)
+{
+    char rest[16];
+    if (s_wait_log (env, "aura-gateway", "listening on http://127.0.0.1:",
+                    &env->gateway, rest, sizeof rest)
+        < 0)
+        return -1;
+    char *end = NULL;
+    long port = strtol (rest, &end, 10);
+    if (end == rest || port <= 0 || port >= 65536) {
+        fprintf (stderr, "bench: the gateway did not say where it listens\n");
+        return -1;
+    }
+    env->port = (int)port;
+    return 0;
 }
 
 /* ------------------------------------------------------- plain requests */
@@ -491,14 +555,14 @@ s_wait_ready (bench_env_t *env)
     return -1;
 }
 
-/*  POST /api/jobs; copies the new job's id into job. Returns 0 or -1. */
+/*  POSTs json (or nothing) to path, which answers like POST /api/jobs;
+    copies the new job's id into job. Returns 0 or -1. */
 static int
-s_create_job (bench_env_t *env, char job[JOB_ID_SIZE])
+s_submit (const bench_env_t *env, const char *path, const char *json,
+          char job[JOB_ID_SIZE])
 {
     char body[4096];
-    int status =
-        s_http (env->port, "POST", "/api/jobs",
-                "{\"brief\":{\"topic\":\"bench\"}}", body, sizeof body);
+    int status = s_http (env->port, "POST", path, json, body, sizeof body);
     const char *at = strstr (body, "\"jobId\":\"");
     if (status == 202 && at) {
         at += strlen ("\"jobId\":\"");
@@ -509,7 +573,7 @@ s_create_job (bench_env_t *env, char job[JOB_ID_SIZE])
             return 0;
         }
     }
-    fprintf (stderr, "bench: POST /api/jobs answered %d: %.200s\n", status,
+    fprintf (stderr, "bench: POST %s answered %d: %.200s\n", path, status,
              body);
     return -1;
 }
@@ -579,13 +643,17 @@ s_worker_accept (zsock_t *pull, zsock_t *push, const char *job, int slots_free,
     return rc;
 }
 
-/*  Pushes `count` step-progress events of one job, one every interval_ns
-    on a steady clock (late ones catch up), each stamped with the time it
-    was made. Runs on its own thread; `sent` and `done` tell the client
-    loop how far it is. */
+/*  Publishes `count` step-progress events, one every interval_ns on a
+    steady clock (late ones catch up), round-robin over jobs[0..job_count),
+    each stamped with the time it was made. To the gateway, as the fake
+    worker (push); to Nchan, as a POST to its publisher on nchan_port, the
+    job id as channel id. Runs on its own thread; `sent` and `done` tell
+    the client loop how far it is. */
 typedef struct {
     zsock_t *push;
-    char job[JOB_ID_SIZE];
+    int nchan_port;
+    char (*jobs)[JOB_ID_SIZE];
+    size_t job_count;
     int count;
     int64_t interval_ns;
     atomic_int sent;
@@ -593,47 +661,161 @@ typedef struct {
     int64_t began_ms, ended_ms; /* monotonic; ended_ms valid once done */
 } sender_t;
 
+/*  Reads one response to a request on a keep-alive connection: the head,
+    then a Content-Length or chunked body. Returns the status, or -1. */
+static int
+s_read_response (int fd)
+{
+    char reply[8192];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv (fd, reply + got, sizeof reply - 1 - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        reply[got] = '\0';
+        const char *head_end = strstr (reply, "\r\n\r\n");
+        if (head_end) {
+            size_t head = (size_t)(head_end - reply) + 4;
+            const char *length = strstr (reply, "Content-Length:");
+            char *end = NULL;
+            unsigned long long body = length && length < head_end
+                                          ? strtoull (length + 15, &end, 10)
+                                          : 0;
+            bool complete = end ? end != length + 15 && got >= head + body
+                                : strstr (head_end, "\r\n0\r\n\r\n") != NULL
+                                      || strstr (reply, "chunked") == NULL;
+            if (complete)
+                break;
+        }
+        if (got == sizeof reply - 1)
+            return -1;
+    }
+    if (got < 12 || strncmp (reply, "HTTP/1.", 7) != 0)
+        return -1;
+    long code = 0;
+    char digits[4] = { reply[9], reply[10], reply[11], '\0' };
+    return s_parse_long (digits, 100, 599, &code) == 0 ? (int)code : -1;
+}
+
+/*  A keep-alive connection to 127.0.0.1:port with 5 s timeouts, or -1. */
+static int
+s_connect_blocking (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval timeout = { 5, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t)port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    if (connect (fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*  POSTs one event to Nchan's publisher, the same JSON the gateway sends
+    for a step-progress event, stamped just before it is sent. Returns 0
+    or -1. */
+static int
+s_nchan_publish (int fd, int port, const char *channel, int index, int count,
+                 int seq)
+{
+    char body[512], request[1024];
+    int64_t ts_us = proto_now_us ();
+    int body_len = snprintf (
+        body, sizeof body,
+        "{\"jobId\":\"%s\",\"step\":\"render\",\"phase\":\"render\","
+        "\"stepPercent\":%.2f,\"percent\":%.2f,\"message\":\"Encoding frame "
+        "%d of %d\",\"seq\":%d,\"ts\":%" PRId64 "}",
+        channel, 100.0 * index / count,
+        step_overall_percent (STEP_RENDER, (double)index / count), index, count,
+        seq, ts_us);
+    if (body_len < 0 || (size_t)body_len >= sizeof body)
+        return -1;
+    int len = snprintf (request, sizeof request,
+                        "POST /pub?id=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Content-Length: %d\r\n\r\n%s",
+                        channel, port, body_len, body);
+    if (len < 0 || (size_t)len >= sizeof request
+        || send (fd, request, (size_t)len, MSG_NOSIGNAL) != len)
+        return -1;
+    int status = s_read_response (fd);
+    return status == 201 || status == 202 ? 0 : -1;
+}
+
 static void *
 s_sender_run (void *arg)
 {
     sender_t *self = arg;
+    int fd = -1;
+    if (self->nchan_port) {
+        fd = s_connect_blocking (self->nchan_port);
+        if (fd < 0)
+            fprintf (stderr, "bench: cannot reach Nchan's publisher\n");
+    }
     struct timespec next;
     clock_gettime (CLOCK_MONOTONIC, &next);
     self->began_ms = s_mono_ms ();
     proto_msg_t msg;
-    for (int i = 0; i < self->count && !s_interrupted; i++) {
+    for (int i = 0;
+         i < self->count && !s_interrupted && (!self->nchan_port || fd >= 0);
+         i++) {
         clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
-        proto_msg_init (&msg, PROTO_EVENT);
-        msg.kind = EVENT_STEP_PROGRESS;
-        snprintf (msg.job, sizeof msg.job, "%s", self->job);
-        snprintf (msg.worker, sizeof msg.worker, BENCH_WORKER);
-        msg.attempt = 1;
-        msg.step = STEP_RENDER;
-        snprintf (msg.phase, sizeof msg.phase, "render");
-        msg.step_percent = 100.0 * i / self->count;
-        msg.percent =
-            step_overall_percent (STEP_RENDER, (double)i / self->count);
-        snprintf (msg.message, sizeof msg.message, "Encoding frame %d", i);
-        msg.ts_us = proto_now_us ();
-        if (s_send (self->push, &msg) != 0)
-            break;
+        const char *job = self->jobs[(size_t)i % self->job_count];
+        int index = i / (int)self->job_count; /* the job's own count */
+        int per_job =
+            (self->count + (int)self->job_count - 1) / (int)self->job_count;
+        if (self->nchan_port) {
+            if (s_nchan_publish (fd, self->nchan_port, job, index, per_job,
+                                 index + 1)
+                != 0) {
+                fprintf (stderr, "bench: a POST to Nchan's publisher failed\n");
+                break;
+            }
+        }
+        else {
+            proto_msg_init (&msg, PROTO_EVENT);
+            msg.kind = EVENT_STEP_PROGRESS;
+            snprintf (msg.job, sizeof msg.job, "%s", job);
+            snprintf (msg.worker, sizeof msg.worker, BENCH_WORKER);
+            msg.attempt = 1;
+            msg.step = STEP_RENDER;
+            snprintf (msg.phase, sizeof msg.phase, "render");
+            msg.step_percent = 100.0 * index / per_job;
+            msg.percent =
+                step_overall_percent (STEP_RENDER, (double)index / per_job);
+            snprintf (msg.message, sizeof msg.message,
+                      "Encoding frame %d of %d", index, per_job);
+            msg.ts_us = proto_now_us ();
+            if (s_send (self->push, &msg) != 0)
+                break;
+        }
         atomic_store (&self->sent, i + 1);
         int64_t ns = next.tv_nsec + self->interval_ns;
         next.tv_sec += (time_t)(ns / 1000000000);
         next.tv_nsec = (long)(ns % 1000000000);
     }
+    if (fd >= 0)
+        close (fd);
     self->ended_ms = s_mono_ms ();
     atomic_store (&self->done, true);
     return NULL;
 }
 
 /*  Listens to the broker's PUB as a gateway does and times each
-    step-progress event of one job from its `ts` to its arrival there: the
-    broker's share of the delay, next to the streams' whole delay. Runs on
-    its own thread until stop is set. */
+    step-progress event from its `ts` to its arrival there: the broker's
+    share of the delay, next to the streams' whole delay. Runs on its own
+    thread until stop is set. */
 typedef struct {
     zsock_t *sub;
-    char job[JOB_ID_SIZE];
     atomic_bool stop;
     int64_t *latency_us;
     size_t count, cap;
@@ -658,8 +840,7 @@ s_tap_run (void *arg)
                              sizeof err)
                    == 0) {
             if (msg.type == PROTO_EVENT && msg.kind == EVENT_STEP_PROGRESS
-                && strcmp (msg.job, self->job) == 0 && msg.ts_us > 0
-                && self->count < self->cap)
+                && msg.ts_us > 0 && self->count < self->cap)
                 self->latency_us[self->count++] = now_us - msg.ts_us;
             proto_msg_reset (&msg);
         }
@@ -670,8 +851,6 @@ s_tap_run (void *arg)
 }
 
 /* --------------------------------------------------------------- client */
-
-typedef enum { GROUP_FANOUT, GROUP_LATENCY, GROUP_COUNT } group_t;
 
 typedef enum {
     CONN_CONNECTING,
@@ -692,31 +871,36 @@ typedef enum {
     LINE_START, /* at the start of an SSE line */
     LINE_NAME,  /* in a field name */
     LINE_ID,    /* in an id: value */
-    LINE_DATA,  /* in a data: value, looking for "ts": */
+    LINE_DATA,  /* in a data: value, looking for "ts": and "seq": */
     LINE_SKIP   /* in a line that does not matter */
 } line_state_t;
+
+/*  A JSON number key followed through a data line: `match` counts the
+    key's bytes seen; once all are, the digits that follow build value. */
+typedef struct {
+    uint8_t match;
+    int64_t value;
+} key_match_t;
 
 /*  One stream, decoded a byte at a time so that it needs no buffer. */
 typedef struct {
     int fd;
-    uint8_t group;         /* group_t */
     uint8_t state;         /* conn_state_t */
     uint8_t chunk_state;   /* chunk_state_t */
     uint8_t line_state;    /* line_state_t */
     uint8_t header_match;  /* bytes of "\r\n\r\n" matched */
     uint8_t chunked_match; /* bytes of "chunked" matched */
-    uint8_t ts_match;      /* bytes of "\"ts\":" matched; 5 = in the number */
     uint8_t name_len;
     char name[8];
     bool chunked;
-    bool opened; /* its first event (the snapshot) came */
+    bool opened; /* its snapshot (or, without one, its head) came */
     bool frame_has_data;
     uint16_t status;
     uint16_t header_bytes;
-    uint32_t events; /* event frames after the snapshot */
+    uint32_t target; /* which request it sent */
     uint64_t chunk_left;
     uint64_t frame_id;
-    int64_t frame_ts;
+    key_match_t ts, seq;
 } conn_t;
 
 /*  A fan-out event: when it was made and when streams had it. */
@@ -728,61 +912,71 @@ typedef struct {
 typedef struct {
     int epoll_fd;
     int port;
-    char request[GROUP_COUNT][256];
-    size_t request_len[GROUP_COUNT];
+    bool snapshot_first;
+    char (*requests)[256];
+    size_t *request_lens;
+    size_t target_count;
     conn_t *conns;
     size_t conn_count, conn_cap;
     char *buffer;
 
     size_t in_flight; /* started, neither opened nor failed */
-    size_t opened[GROUP_COUNT];
-    size_t alive[GROUP_COUNT]; /* opened and not closed */
-    size_t cut[GROUP_COUNT];   /* closed after they opened */
+    size_t opened;
+    size_t alive;              /* opened and not closed */
+    size_t cut;                /* closed after they opened */
     size_t failed;             /* closed before they opened */
     size_t failed_status[600]; /* … answering this status */
     size_t failed_connect;     /* … without an answer */
     int last_errno;
-    uint64_t frames[GROUP_COUNT]; /* event frames after the snapshots */
+    uint64_t frames; /* event frames after the snapshots */
     uint64_t frames_without_ts;
+    uint64_t body_bytes; /* SSE bytes of opened streams */
 
     uint64_t fanout_base; /* the fan-out job's snapshot seq */
     fanout_event_t *fanout;
     size_t fanout_cap;
     uint64_t fanout_unplaced; /* frames outside the fan-out table */
 
-    int64_t *latency_us;
-    size_t latency_count, latency_cap;
+    int64_t *delay_us; /* every event frame, ts → arrival */
+    size_t delay_count, delay_cap;
 } client_t;
 
+/*  Prepares a client of the server on port for streams of paths[0..count),
+    with room for conn_cap streams, fanout_cap fan-out events (0: no
+    fan-out table) and delay_cap delays. Returns 0 or -1 (free it with
+    s_client_close either way). */
 static int
-s_client_init (client_t *self, int port, size_t conn_cap, size_t fanout_cap,
-               size_t latency_cap, const char *fanout_job,
-               const char *latency_job)
+s_client_init (client_t *self, int port, bool snapshot_first,
+               const char *const *paths, size_t path_count, size_t conn_cap,
+               size_t fanout_cap, size_t delay_cap)
 {
     memset (self, 0, sizeof *self);
     self->port = port;
+    self->snapshot_first = snapshot_first;
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    self->requests = calloc (path_count, sizeof *self->requests);
+    self->request_lens = calloc (path_count, sizeof *self->request_lens);
+    self->target_count = path_count;
     self->conns = calloc (conn_cap, sizeof *self->conns);
     self->conn_cap = conn_cap;
     self->buffer = malloc (BENCH_RECV_BYTES);
-    self->fanout = calloc (fanout_cap, sizeof *self->fanout);
+    self->fanout = calloc (fanout_cap + 1, sizeof *self->fanout);
     self->fanout_cap = fanout_cap;
-    self->latency_us = malloc (latency_cap * sizeof *self->latency_us);
-    self->latency_cap = latency_cap;
-    const char *jobs[GROUP_COUNT] = { fanout_job, latency_job };
-    for (int g = 0; g < GROUP_COUNT; g++) {
-        int len = snprintf (self->request[g], sizeof self->request[g],
-                            "GET /api/jobs/%s/events HTTP/1.1\r\n"
+    self->delay_us = malloc ((delay_cap + 1) * sizeof *self->delay_us);
+    self->delay_cap = delay_cap;
+    if (self->epoll_fd < 0 || !self->requests || !self->request_lens
+        || !self->conns || !self->buffer || !self->fanout || !self->delay_us)
+        return -1;
+    for (size_t t = 0; t < path_count; t++) {
+        int len = snprintf (self->requests[t], sizeof self->requests[t],
+                            "GET %s HTTP/1.1\r\n"
                             "Host: 127.0.0.1:%d\r\n"
                             "Accept: text/event-stream\r\n\r\n",
-                            jobs[g], port);
-        if (len < 0 || (size_t)len >= sizeof self->request[g])
+                            paths[t], port);
+        if (len < 0 || (size_t)len >= sizeof self->requests[t])
             return -1;
-        self->request_len[g] = (size_t)len;
+        self->request_lens[t] = (size_t)len;
     }
-    if (self->epoll_fd < 0 || !self->conns || !self->buffer || !self->fanout
-        || !self->latency_us)
-        return -1;
     return 0;
 }
 
@@ -796,14 +990,18 @@ s_client_close (client_t *self)
     if (self->epoll_fd >= 0)
         close (self->epoll_fd);
     self->epoll_fd = -1;
+    free (self->requests);
+    free (self->request_lens);
     free (self->conns);
     free (self->buffer);
     free (self->fanout);
-    free (self->latency_us);
+    free (self->delay_us);
+    self->requests = NULL;
+    self->request_lens = NULL;
     self->conns = NULL;
     self->buffer = NULL;
     self->fanout = NULL;
-    self->latency_us = NULL;
+    self->delay_us = NULL;
 }
 
 static void
@@ -814,8 +1012,8 @@ s_conn_close (client_t *self, conn_t *c, int error)
     close (c->fd);
     c->state = CONN_CLOSED;
     if (c->opened) {
-        self->alive[c->group]--;
-        self->cut[c->group]++;
+        self->alive--;
+        self->cut++;
         return;
     }
     self->in_flight--;
@@ -829,44 +1027,50 @@ s_conn_close (client_t *self, conn_t *c, int error)
     }
 }
 
-/*  A blank line: the frame is complete. The first one with data is the
-    stream's snapshot; the rest are events. */
+static void
+s_conn_open (client_t *self, conn_t *c)
+{
+    c->opened = true;
+    self->in_flight--;
+    self->opened++;
+    self->alive++;
+}
+
+/*  A blank line: the frame is complete. With snapshot_first, the first one
+    with data is the stream's snapshot; the rest are events. */
 static void
 s_frame_end (client_t *self, conn_t *c, int64_t now_us)
 {
     bool had_data = c->frame_has_data;
     uint64_t id = c->frame_id;
-    int64_t ts = c->frame_ts;
+    int64_t ts = c->ts.value;
+    uint64_t seq = (uint64_t)c->seq.value;
     c->frame_has_data = false;
     c->frame_id = 0;
-    c->frame_ts = 0;
+    c->ts.value = c->seq.value = 0;
     if (!had_data)
         return; /* the retry line, a keepalive comment */
     if (!c->opened) {
-        c->opened = true;
-        self->in_flight--;
-        self->opened[c->group]++;
-        self->alive[c->group]++;
-        if (c->group == GROUP_FANOUT && id > self->fanout_base)
+        s_conn_open (self, c);
+        if (id > self->fanout_base)
             self->fanout_base = id;
         return;
     }
-    c->events++;
-    self->frames[c->group]++;
+    self->frames++;
     if (ts <= 0) {
         self->frames_without_ts++;
         return;
     }
-    if (c->group == GROUP_LATENCY) {
-        if (self->latency_count < self->latency_cap)
-            self->latency_us[self->latency_count++] = now_us - ts;
+    if (self->delay_count < self->delay_cap)
+        self->delay_us[self->delay_count++] = now_us - ts;
+    if (self->fanout_cap == 0)
         return;
-    }
-    if (id <= self->fanout_base || id - self->fanout_base > self->fanout_cap) {
+    if (seq <= self->fanout_base
+        || seq - self->fanout_base > self->fanout_cap) {
         self->fanout_unplaced++;
         return;
     }
-    fanout_event_t *ev = &self->fanout[id - self->fanout_base - 1];
+    fanout_event_t *ev = &self->fanout[seq - self->fanout_base - 1];
     if (ev->count++ == 0) {
         ev->ts_us = ts;
         ev->first_us = now_us;
@@ -874,11 +1078,33 @@ s_frame_end (client_t *self, conn_t *c, int64_t now_us)
     ev->last_us = now_us;
 }
 
-/*  Decodes SSE bytes: counts frames, reads `id:` and the `ts` of `data:`. */
+/*  One byte of a data line for a key such as "\"ts\":". */
+static void
+s_key_feed (key_match_t *key, const char *name, uint8_t name_len, char ch)
+{
+    if (key->match < name_len) {
+        if (ch == name[key->match])
+            key->match++;
+        else
+            key->match = ch == '"' ? 1 : 0;
+        if (key->match == name_len)
+            key->value = 0;
+    }
+    else if (key->match == name_len) {
+        if (ch >= '0' && ch <= '9')
+            key->value = key->value * 10 + (ch - '0');
+        else if (ch != ' ')
+            key->match = (uint8_t)(name_len + 1); /* the number ended */
+    }
+}
+
+/*  Decodes SSE bytes: counts frames, reads `id:` and the `ts` and `seq` of
+    `data:`. */
 static void
 s_sse_feed (client_t *self, conn_t *c, const char *p, size_t n, int64_t now_us)
 {
-    static const char ts_key[] = "\"ts\":";
+    if (c->opened)
+        self->body_bytes += n;
     for (size_t i = 0; i < n; i++) {
         char ch = p[i];
         switch ((line_state_t)c->line_state) {
@@ -910,7 +1136,7 @@ s_sse_feed (client_t *self, conn_t *c, const char *p, size_t n, int64_t now_us)
             else if (c->name_len == 4 && memcmp (c->name, "data", 4) == 0) {
                 c->line_state = LINE_DATA;
                 c->frame_has_data = true;
-                c->ts_match = 0;
+                c->ts.match = c->seq.match = 0;
             }
             else
                 c->line_state = LINE_SKIP;
@@ -924,19 +1150,9 @@ s_sse_feed (client_t *self, conn_t *c, const char *p, size_t n, int64_t now_us)
         case LINE_DATA:
             if (ch == '\n')
                 c->line_state = LINE_START;
-            else if (c->ts_match < 5) {
-                if (ch == ts_key[c->ts_match])
-                    c->ts_match++;
-                else
-                    c->ts_match = ch == '"' ? 1 : 0;
-                if (c->ts_match == 5)
-                    c->frame_ts = 0;
-            }
-            else if (c->ts_match == 5) {
-                if (ch >= '0' && ch <= '9')
-                    c->frame_ts = c->frame_ts * 10 + (ch - '0');
-                else if (ch != ' ')
-                    c->ts_match = 6; /* the number ended */
+            else {
+                s_key_feed (&c->ts, "\"ts\":", 5, ch);
+                s_key_feed (&c->seq, "\"seq\":", 6, ch);
             }
             break;
         case LINE_SKIP:
@@ -1030,6 +1246,8 @@ s_conn_feed (client_t *self, conn_t *c, const char *p, size_t n, int64_t now_us)
                 return;
             }
             c->state = CONN_BODY;
+            if (!self->snapshot_first)
+                s_conn_open (self, c);
         }
     }
     if (c->state != CONN_BODY || i == n)
@@ -1056,10 +1274,10 @@ s_conn_ready (client_t *self, conn_t *c, uint32_t events)
         }
         if (!(events & EPOLLOUT))
             return;
-        ssize_t sent = send (c->fd, self->request[c->group],
-                             self->request_len[c->group], MSG_NOSIGNAL);
+        ssize_t sent = send (c->fd, self->requests[c->target],
+                             self->request_lens[c->target], MSG_NOSIGNAL);
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-        if (sent != (ssize_t)self->request_len[c->group]
+        if (sent != (ssize_t)self->request_lens[c->target]
             || epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
             s_conn_close (self, c, sent < 0 ? errno : EIO);
             return;
@@ -1077,16 +1295,16 @@ s_conn_ready (client_t *self, conn_t *c, uint32_t events)
     s_conn_feed (self, c, self->buffer, (size_t)n, proto_now_us ());
 }
 
-/*  Starts one stream of group from source address `source` (host order).
+/*  Starts one stream of target from source address `source` (host order).
     A failure to start counts as a failed stream. */
 static void
-s_conn_start (client_t *self, int group, uint32_t source)
+s_conn_start (client_t *self, size_t target, uint32_t source)
 {
     if (self->conn_count == self->conn_cap)
         return;
     conn_t *c = &self->conns[self->conn_count++];
     memset (c, 0, sizeof *c);
-    c->group = (uint8_t)group;
+    c->target = (uint32_t)target;
     c->state = CONN_CONNECTING;
     self->in_flight++;
     c->fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1125,12 +1343,13 @@ s_client_poll (client_t *self, int timeout_ms)
         s_conn_ready (self, events[i].data.ptr, events[i].events);
 }
 
-/*  Opens count streams of group, at most BENCH_OPEN_IN_FLIGHT waiting for
-    their snapshot at once; with spread, from a new loopback address every
-    BENCH_STREAMS_PER_ADDRESS streams, else from 127.0.0.1. Returns when
-    each has opened or failed, or nothing moved for BENCH_OPEN_STALL_MS. */
+/*  Opens count streams, round-robin over the targets, at most
+    BENCH_OPEN_IN_FLIGHT waiting to open at once; with spread, from a new
+    loopback address every BENCH_STREAMS_PER_ADDRESS streams, else from
+    127.0.0.1. Returns when each has opened or failed, or nothing moved for
+    BENCH_OPEN_STALL_MS. */
 static void
-s_open_streams (client_t *self, int group, size_t count, bool spread)
+s_open_streams (client_t *self, size_t count, bool spread)
 {
     size_t started = 0;
     size_t last_settled = 0;
@@ -1141,7 +1360,7 @@ s_open_streams (client_t *self, int group, size_t count, bool spread)
                 spread ? INADDR_LOOPBACK + 1
                              + (uint32_t)(started / BENCH_STREAMS_PER_ADDRESS)
                        : INADDR_LOOPBACK;
-            s_conn_start (self, group, source);
+            s_conn_start (self, started % self->target_count, source);
             started++;
         }
         if (started == count && self->in_flight == 0)
@@ -1171,78 +1390,43 @@ s_client_serve (client_t *self, int64_t ms)
         s_client_poll (self, 20);
 }
 
-/*  Runs sender and tap on their own threads while the client serves the
-    streams, until every alive stream of group has every event sent, or
-    BENCH_DRAIN_MS after the last was sent. Returns 0 or -1. */
+/*  Runs sender (and tap, unless NULL) on their own threads while the
+    client serves the streams, until every alive stream has every event
+    sent to its job, or BENCH_DRAIN_MS after the last was sent. Each stream
+    follows one of the sender's jobs. Returns 0 or -1. */
 static int
-s_run_events (client_t *self, sender_t *sender, tap_t *tap, int group)
+s_run_events (client_t *self, sender_t *sender, tap_t *tap)
 {
     pthread_t thread, tap_thread;
-    if (pthread_create (&tap_thread, NULL, s_tap_run, tap) != 0)
+    if (tap && pthread_create (&tap_thread, NULL, s_tap_run, tap) != 0)
         return -1;
     if (pthread_create (&thread, NULL, s_sender_run, sender) != 0) {
-        atomic_store (&tap->stop, true);
-        pthread_join (tap_thread, NULL);
+        if (tap) {
+            atomic_store (&tap->stop, true);
+            pthread_join (tap_thread, NULL);
+        }
         return -1;
     }
-    uint64_t before = self->frames[group];
+    uint64_t before = self->frames;
     while (!s_interrupted) {
         s_client_poll (self, 10);
         if (!atomic_load (&sender->done))
             continue;
-        uint64_t want =
-            (uint64_t)atomic_load (&sender->sent) * self->alive[group];
-        if (self->frames[group] - before >= want
+        uint64_t want = (uint64_t)atomic_load (&sender->sent) * self->alive
+                        / sender->job_count;
+        if (self->frames - before >= want
             || s_mono_ms () - sender->ended_ms > BENCH_DRAIN_MS)
             break;
     }
     pthread_join (thread, NULL);
-    atomic_store (&tap->stop, true);
-    pthread_join (tap_thread, NULL);
+    if (tap) {
+        atomic_store (&tap->stop, true);
+        pthread_join (tap_thread, NULL);
+    }
     return 0;
 }
 
 /* -------------------------------------------------------------- figures */
-
-/*  Wall time and CPU used by each process between two samples. */
-typedef struct {
-    int64_t wall_ms;
-    double gateway_s, broker_s, self_s;
-} usage_t;
-
-static void
-s_usage_take (const bench_env_t *env, usage_t *usage)
-{
-    usage->wall_ms = s_mono_ms ();
-    usage->gateway_s = s_cpu_s (env->gateway);
-    usage->broker_s = s_cpu_s (env->broker);
-    struct rusage self;
-    getrusage (RUSAGE_SELF, &self);
-    usage->self_s = (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6
-                    + (double)self.ru_stime.tv_sec
-                    + self.ru_stime.tv_usec / 1e6;
-}
-
-typedef struct {
-    const char *name;
-    usage_t from, to;
-} phase_t;
-
-static void
-s_print_phase (const phase_t *phase)
-{
-    double wall = (double)(phase->to.wall_ms - phase->from.wall_ms) / 1000.0;
-    if (wall <= 0)
-        return;
-    double gateway = phase->to.gateway_s - phase->from.gateway_s;
-    double broker = phase->to.broker_s - phase->from.broker_s;
-    double self = phase->to.self_s - phase->from.self_s;
-    printf (
-        "| %-8s | %6.2f s | %5.2f s (%3.0f %%) | %5.2f s (%3.0f %%) | %5.2f s "
-        "(%3.0f %%) |\n",
-        phase->name, wall, gateway, 100 * gateway / wall, broker,
-        100 * broker / wall, self, 100 * self / wall);
-}
 
 static int
 s_compare_i64 (const void *a, const void *b)
@@ -1267,10 +1451,11 @@ s_percentile (const int64_t *sorted, size_t n, double percent)
 }
 
 typedef struct {
-    int64_t p50_us, p99_us, max_us;
+    int64_t p50_us, p99_us, p999_us, max_us;
     size_t count;
 } spread_t;
 
+/*  Sorts values[0..n) and takes their percentiles. */
 static void
 s_spread (int64_t *values, size_t n, spread_t *out)
 {
@@ -1278,20 +1463,790 @@ s_spread (int64_t *values, size_t n, spread_t *out)
     out->count = n;
     out->p50_us = s_percentile (values, n, 50);
     out->p99_us = s_percentile (values, n, 99);
+    out->p999_us = s_percentile (values, n, 99.9);
     out->max_us = n ? values[n - 1] : 0;
 }
 
-static const char *
-s_verdict (bool met)
+static double
+s_ms (int64_t us)
 {
-    return met ? "met" : "NOT met";
+    return (double)us / 1000.0;
+}
+
+/*  Prints a / b as a table cell, or "—" when b is too small to measure. */
+static void
+s_print_ratio (FILE *out, double a, double b)
+{
+    if (b > 0)
+        fprintf (out, " %.2f |", a / b);
+    else
+        fprintf (out, " — |");
+}
+
+/*  CPU seconds (user + system) this process has used so far. */
+static double
+s_self_cpu_s (void)
+{
+    struct rusage self;
+    getrusage (RUSAGE_SELF, &self);
+    return (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6
+           + (double)self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+}
+
+/* ---------------------------------------------------------------- bench */
+
+typedef enum {
+    PHASE_BYTES,
+    PHASE_LATENCY,
+    PHASE_SETUP,
+    PHASE_FANOUT,
+    PHASE_COUNT
+} phase_id_t;
+
+static const char *const s_phase_names[PHASE_COUNT] = { "bytes", "latency",
+                                                        "setup", "fanout" };
+
+typedef struct {
+    long streams, events, interval_ms, rate, seconds, latency_streams,
+        connections, repeat;
+    bool phases[PHASE_COUNT];
+    bool nchan;
+} options_t;
+
+typedef struct {
+    bench_env_t env;
+    options_t opt;
+    const char *const *gateway_env;
+    const char *log_level; /* "AURA_LOG_LEVEL=…" for the worker */
+    FILE *out;             /* the tables, printed after the header */
+    zsock_t *pull, *push;  /* the fake worker */
+    int slots_used;
+    int http_threads;
+    bool nchan; /* nginx + Nchan runs next to the gateway */
+    char nginx_version[256];
+    nchan_server_t *nginx;     /* the one running, if any */
+    int nginx_runs;            /* names the directory of each */
+    char (*jobs)[JOB_ID_SIZE]; /* the latency jobs */
+    size_t job_count;
+} bench_t;
+
+/*  One server under measurement: the gateway (pid) or nginx. */
+typedef struct {
+    pid_t gateway;
+    nchan_server_t *nginx;
+} server_t;
+
+static double
+s_server_cpu_s (const server_t *server)
+{
+    return server->nginx ? nchan_server_cpu_s (server->nginx)
+                         : s_cpu_s (server->gateway);
+}
+
+static long
+s_server_rss_kib (const server_t *server)
+{
+    return server->nginx ? nchan_server_rss_kib (server->nginx)
+                         : s_status_field (server->gateway, "VmRSS:");
+}
+
+/*  Starts the gateway and waits until it is ready. Returns 0 or -1. */
+static int
+s_gateway_start (bench_t *b)
+{
+    b->env.gateway = s_spawn (&b->env, "aura-gateway", b->gateway_env);
+    if (b->env.gateway < 0 || s_wait_listening (&b->env) < 0
+        || s_wait_ready (&b->env) < 0)
+        return -1;
+    return 0;
+}
+
+/*  Starts nginx + Nchan with as many workers as the gateway has HTTP
+    threads, in a directory of its own. Returns 0 or -1. */
+static int
+s_nginx_start (bench_t *b, long connections)
+{
+    char dir[400];
+    snprintf (dir, sizeof dir, "%s/nginx-%d", b->env.dir, ++b->nginx_runs);
+    if (mkdir (dir, 0755) != 0) {
+        fprintf (stderr, "bench: mkdir %s: %s\n", dir, strerror (errno));
+        return -1;
+    }
+    b->nginx = nchan_server_new (dir, b->http_threads, connections);
+    return b->nginx ? 0 : -1;
+}
+
+/*  Creates a job and accepts it as the fake worker. Returns 0 or -1. */
+static int
+s_fake_job (bench_t *b, char job[JOB_ID_SIZE])
+{
+    if (b->slots_used == BENCH_FAKE_SLOTS) {
+        fprintf (stderr, "bench: the fake worker is full\n");
+        return -1;
+    }
+    b->slots_used++;
+    if (s_submit (&b->env, "/api/jobs", "{\"brief\":{\"topic\":\"bench\"}}",
+                  job)
+        < 0)
+        return -1;
+    return s_worker_accept (b->pull, b->push, job,
+                            BENCH_FAKE_SLOTS - b->slots_used, BENCH_FAKE_SLOTS);
+}
+
+/* ----------------------------------------------------------- phase: bytes */
+
+/*  What one stream of a whole job cost on the wire. */
+typedef struct {
+    size_t request_bytes, head_bytes, response_bytes;
+    int frames, progress_frames;
+    int64_t terminal_ms; /* monotonic; 0 when no terminal event came */
+    char terminal[32];   /* its event name */
+} follow_t;
+
+/*  Counts the occurrences of needle in text. */
+static int
+s_count (const char *text, const char *needle)
+{
+    int count = 0;
+    size_t len = strlen (needle);
+    for (const char *at = strstr (text, needle); at;
+         at = strstr (at + len, needle))
+        count++;
+    return count;
+}
+
+/*  Follows job's event stream until the server closes it, counting every
+    byte of the response. Returns 0 or -1. */
+static int
+s_follow_job (int port, const char *job, follow_t *out)
+{
+    static char text[1 << 20];
+    memset (out, 0, sizeof *out);
+    int fd = s_connect_blocking (port);
+    if (fd < 0)
+        return -1;
+    struct timeval timeout = { 30, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char request[256];
+    int len = snprintf (request, sizeof request,
+                        "GET /api/jobs/%s/events HTTP/1.1\r\n"
+                        "Host: 127.0.0.1:%d\r\n"
+                        "Accept: text/event-stream\r\n\r\n",
+                        job, port);
+    if (len < 0 || (size_t)len >= sizeof request
+        || send (fd, request, (size_t)len, MSG_NOSIGNAL) != len) {
+        close (fd);
+        return -1;
+    }
+    out->request_bytes = (size_t)len;
+    size_t kept = 0;
+    static const char *const terminals[] = { "event: job-completed",
+                                             "event: job-failed",
+                                             "event: job-cancelled" };
+    for (int64_t start = s_mono_ms ();
+         s_mono_ms () - start < BENCH_JOB_TIMEOUT_MS && !s_interrupted;) {
+        char chunk[16384];
+        ssize_t n = recv (fd, chunk, sizeof chunk, 0);
+        if (n <= 0)
+            break; /* closed after the terminal event, or timed out */
+        out->response_bytes += (size_t)n;
+        size_t room = sizeof text - 1 - kept;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        size_t from = kept > 32 ? kept - 32 : 0;
+        memcpy (text + kept, chunk, take);
+        kept += take;
+        text[kept] = '\0';
+        for (size_t t = 0; t < 3 && !out->terminal_ms; t++)
+            if (strstr (text + from, terminals[t])) {
+                out->terminal_ms = s_mono_ms ();
+                snprintf (out->terminal, sizeof out->terminal, "%s",
+                          terminals[t] + 7);
+                /* what follows the frame is the end of the stream */
+                struct timeval rest = { 2, 0 };
+                setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &rest, sizeof rest);
+            }
+    }
+    close (fd);
+    const char *head_end = strstr (text, "\r\n\r\n");
+    out->head_bytes = head_end ? (size_t)(head_end - text) + 4 : 0;
+    out->frames = s_count (text, "\ndata:");
+    out->progress_frames = s_count (text, "event: step-progress");
+    return out->response_bytes ? 0 : -1;
+}
+
+/*  The Quick Demo on the real worker, followed on one stream. */
+static int
+s_phase_bytes (bench_t *b)
+{
+    char data_dir[340], artifact_dir[340];
+    snprintf (data_dir, sizeof data_dir, "AURA_DATA_DIR=%s/worker", b->env.dir);
+    snprintf (artifact_dir, sizeof artifact_dir, "AURA_ARTIFACT_DIR=%s",
+              b->env.artifact_dir);
+    const char *worker_env[] = { data_dir,
+                                 artifact_dir,
+                                 b->log_level,
+                                 "AURA_PIPELINE=media",
+                                 "AURA_WORKER_ID=bench-media",
+                                 NULL };
+    s_progress ("bytes: starting aura-worker with the media pipeline");
+    b->env.worker = s_spawn (&b->env, "aura-worker", worker_env);
+    char rest[128];
+    if (b->env.worker < 0
+        || s_wait_log (&b->env, "aura-worker", "ready: worker=", &b->env.worker,
+                       rest, sizeof rest)
+               < 0)
+        return -1;
+    double load = s_load_average ();
+    int64_t submitted_ms = s_mono_ms ();
+    char job[JOB_ID_SIZE];
+    follow_t follow;
+    if (s_submit (&b->env, "/api/quick/demo", NULL, job) < 0
+        || s_follow_job (b->env.port, job, &follow) < 0) {
+        fprintf (stderr, "bench: could not follow the Quick Demo\n");
+        s_print_log_tail (&b->env, "aura-worker");
+        return -1;
+    }
+    double wall_s = follow.terminal_ms
+                        ? (double)(follow.terminal_ms - submitted_ms) / 1e3
+                        : 0;
+    s_progress ("bytes: job %s ended with %s after %.2f s", job,
+                follow.terminal[0] ? follow.terminal : "no terminal event",
+                wall_s);
+    if (strcmp (follow.terminal, "job-completed") != 0)
+        s_print_log_tail (&b->env, "aura-worker");
+    s_stop (&b->env.worker);
+
+    FILE *out = b->out;
+    fprintf (out,
+             "\nBytes per job: the Quick Demo (POST /api/quick/demo, 1080p, "
+             "the real aura-worker with the media pipeline) followed on one "
+             "event stream opened right after the 202, without "
+             "Last-Event-ID, as a browser does. Bytes are HTTP bytes of the "
+             "stream's response (head + chunked body, TCP/IP headers not "
+             "counted); the stream's request is listed apart. Targets: "
+             "< 10 KB per job (the seed's promise), submit → job-completed "
+             "≤ 5 s.\n\n");
+    fprintf (out, "| job end | frames (step-progress) | response head | "
+                  "response total | request | submit → end | targets | "
+                  "load |\n|---|---|---|---|---|---|---|---|\n");
+    fprintf (
+        out,
+        "| %s | %d (%d) | %zu B | %zu B (%.1f KB) | %zu B | %.2f s | "
+        "%s, %s | %.2f |\n",
+        follow.terminal[0] ? follow.terminal : "none", follow.frames,
+        follow.progress_frames, follow.head_bytes, follow.response_bytes,
+        (double)follow.response_bytes / 1000.0, follow.request_bytes, wall_s,
+        follow.response_bytes < 10000 ? "< 10 KB met" : "< 10 KB NOT met",
+        follow.terminal_ms && wall_s <= 5.0 ? "≤ 5 s met" : "≤ 5 s NOT met",
+        load);
+    return 0;
+}
+
+/* --------------------------------------------------------- phase: latency */
+
+static int
+s_phase_latency (bench_t *b)
+{
+    size_t n = (size_t)b->opt.latency_streams;
+    char (*paths)[64] = calloc (n, sizeof *paths);
+    const char **path_list = calloc (n, sizeof *path_list);
+    tap_t tap = { 0 };
+    zsock_t *sub = NULL;
+    client_t client;
+    memset (&client, 0, sizeof client);
+    client.epoll_fd = -1;
+    int rc = -1;
+    if (!paths || !path_list)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        snprintf (paths[i], sizeof paths[i], "/api/jobs/%s/events", b->jobs[i]);
+        path_list[i] = paths[i];
+    }
+    /* the broker's share of the delays, seen from a SUB socket of ours */
+    sub = zsock_new_sub (b->env.publish, PROTO_TOPIC_JOB);
+    long max_rate = b->opt.rate ? b->opt.rate : s_rates[BENCH_RATES - 1];
+    tap.cap = (size_t)(max_rate * b->opt.seconds) + 1024;
+    tap.latency_us = malloc (tap.cap * sizeof *tap.latency_us);
+    if (!sub || !tap.latency_us)
+        goto done;
+    zsock_set_rcvhwm (sub, 0);
+    tap.sub = sub;
+    struct timespec settle = { 0, 300 * 1000 * 1000 };
+    nanosleep (&settle, NULL);
+
+    FILE *out = b->out;
+    fprintf (out,
+             "\nEnd-to-end latency: the fake worker makes a step-progress "
+             "event (its `ts`) → a stream has the frame; %zu jobs with one "
+             "stream each, events round-robin over the jobs for %ld s per "
+             "rate. \"worker → broker PUB\" is the same delay seen by a SUB "
+             "socket of the benchmark on the broker's PUB. Goal: p99 ≤ 5 ms "
+             "at 1,000 events/s.\n\n",
+             n, b->opt.seconds);
+    fprintf (out, "| events/s (achieved) | frames received | p50 | p99 | "
+                  "p99.9 | max | worker → broker PUB p50 / p99 | goal | "
+                  "load |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int r = 0; r < BENCH_RATES && !s_interrupted; r++) {
+        long rate = b->opt.rate ? b->opt.rate : s_rates[r];
+        if (b->opt.rate && r > 0)
+            break;
+        size_t events = (size_t)(rate * b->opt.seconds);
+        if (s_client_init (&client, b->env.port, true, path_list, n, n, 0,
+                           events + 1024)
+            < 0) {
+            fprintf (stderr, "bench: out of memory\n");
+            goto done;
+        }
+        s_open_streams (&client, n, false);
+        if (client.opened < n)
+            s_progress ("latency: only %zu of %zu streams opened",
+                        client.opened, n);
+        double load = s_load_average ();
+        sender_t flow = { .push = b->push,
+                          .jobs = b->jobs,
+                          .job_count = n,
+                          .count = (int)events,
+                          .interval_ns = 1000000000 / rate };
+        atomic_init (&flow.sent, 0);
+        atomic_init (&flow.done, false);
+        tap.count = 0;
+        atomic_init (&tap.stop, false);
+        s_progress ("latency: %ld events/s for %ld s over %zu streams", rate,
+                    b->opt.seconds, n);
+        if (s_run_events (&client, &flow, &tap) < 0)
+            goto done;
+        int sent = atomic_load (&flow.sent);
+        double flow_s = (double)(flow.ended_ms - flow.began_ms) / 1000.0;
+        uint64_t expected = (uint64_t)sent * client.alive / n;
+        spread_t latency, broker;
+        s_spread (client.delay_us, client.delay_count, &latency);
+        s_spread (tap.latency_us, tap.count, &broker);
+        const char *goal = "";
+        if (rate == 1000)
+            goal = latency.count > 0 && client.frames >= expected
+                           && latency.p99_us <= 5000
+                       ? "p99 ≤ 5 ms met"
+                       : "p99 ≤ 5 ms NOT met";
+        fprintf (out,
+                 "| %ld (%.0f) | %" PRIu64 " of %" PRIu64
+                 " | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2f / %.2f ms "
+                 "| %s | %.2f |\n",
+                 rate, flow_s > 0 ? sent / flow_s : 0, client.frames, expected,
+                 s_ms (latency.p50_us), s_ms (latency.p99_us),
+                 s_ms (latency.p999_us), s_ms (latency.max_us),
+                 s_ms (broker.p50_us), s_ms (broker.p99_us), goal, load);
+        s_client_close (&client);
+    }
+    rc = s_interrupted ? -1 : 0;
+
+done:
+    s_client_close (&client);
+    zsock_destroy (&sub);
+    free (tap.latency_us);
+    free (path_list);
+    free (paths);
+    return rc;
+}
+
+/* ----------------------------------------------------------- phase: setup */
+
+/*  Opens one stream and times it from the start of connect() to the first
+    byte of the response. Returns the microseconds with *status set to the
+    HTTP status (0 when unknown), or -1 when nothing came. */
+static int64_t
+s_setup_one (int port, const char *request, size_t len, int *status)
+{
+    *status = 0;
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval timeout = { 5, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t)port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    char reply[512];
+    struct timespec start, end;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    ssize_t n = -1;
+    if (connect (fd, (struct sockaddr *)&addr, sizeof addr) == 0
+        && send (fd, request, len, MSG_NOSIGNAL) == (ssize_t)len)
+        n = recv (fd, reply, sizeof reply - 1, 0);
+    clock_gettime (CLOCK_MONOTONIC, &end);
+    close (fd);
+    if (n <= 0)
+        return -1;
+    reply[n] = '\0';
+    long code = 0;
+    char digits[4] = { reply[9], reply[10], reply[11], '\0' };
+    if (n >= 12 && strncmp (reply, "HTTP/1.", 7) == 0
+        && s_parse_long (digits, 100, 599, &code) == 0)
+        *status = (int)code;
+    return (int64_t)(end.tv_sec - start.tv_sec) * 1000000
+           + (end.tv_nsec - start.tv_nsec) / 1000;
+}
+
+typedef struct {
+    spread_t spread;
+    size_t answered; /* with 200 */
+    double load;
+} setup_result_t;
+
+/*  Opens b->opt.connections streams of path one after another. */
+static int
+s_setup_run (bench_t *b, int port, const char *path, setup_result_t *out)
+{
+    size_t count = (size_t)b->opt.connections;
+    int64_t *us = malloc (count * sizeof *us);
+    if (!us)
+        return -1;
+    char request[256];
+    int len = snprintf (request, sizeof request,
+                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                        "Accept: text/event-stream\r\n\r\n",
+                        path, port);
+    out->load = s_load_average ();
+    out->answered = 0;
+    for (size_t i = 0; i < count && !s_interrupted; i++) {
+        int status;
+        int64_t took = s_setup_one (port, request, (size_t)len, &status);
+        if (took >= 0 && status == 200)
+            us[out->answered++] = took;
+    }
+    s_spread (us, out->answered, &out->spread);
+    free (us);
+    return s_interrupted ? -1 : 0;
+}
+
+static int
+s_phase_setup (bench_t *b)
+{
+    setup_result_t ours = { 0 }, nchan = { 0 };
+    char path[64];
+    snprintf (path, sizeof path, "/api/jobs/%s/events", b->jobs[0]);
+    s_progress ("setup: %ld streams opened one after another, gateway",
+                b->opt.connections);
+    if (s_setup_run (b, b->env.port, path, &ours) < 0)
+        return -1;
+    if (b->nchan) {
+        s_progress ("setup: the same, nginx + Nchan");
+        if (s_nginx_start (b, 4096) < 0)
+            return -1;
+        int rc = s_setup_run (b, nchan_server_port (b->nginx), "/sub?id=setup",
+                              &nchan);
+        nchan_server_destroy (&b->nginx);
+        if (rc < 0)
+            return -1;
+    }
+    FILE *out = b->out;
+    fprintf (out,
+             "\nConnection setup: %ld event streams opened one after another "
+             "from 127.0.0.1 (each closed before the next), each timed from "
+             "the start of connect() to the first byte of the response — "
+             "its status line: the head is what the client sees first, "
+             "before any of the stream's body. The gateway's streams are of "
+             "a running job; Nchan's of one channel. The seed promises "
+             "< 100 ms; the aim is ≤ 2 ms.\n\n",
+             b->opt.connections);
+    fprintf (out, "| server | answered 200 | p50 | p99 | max | aim | load |\n"
+                  "|---|---|---|---|---|---|---|\n");
+    fprintf (out,
+             "| Aura gateway | %zu of %ld | %.3f ms | %.3f ms | %.3f ms "
+             "| %s | %.2f |\n",
+             ours.answered, b->opt.connections, s_ms (ours.spread.p50_us),
+             s_ms (ours.spread.p99_us), s_ms (ours.spread.max_us),
+             ours.answered && ours.spread.p99_us <= 2000 ? "p99 ≤ 2 ms met"
+                                                         : "p99 ≤ 2 ms NOT met",
+             ours.load);
+    if (b->nchan) {
+        fprintf (out,
+                 "| nginx + Nchan | %zu of %ld | %.3f ms | %.3f ms | "
+                 "%.3f ms | | %.2f |\n",
+                 nchan.answered, b->opt.connections, s_ms (nchan.spread.p50_us),
+                 s_ms (nchan.spread.p99_us), s_ms (nchan.spread.max_us),
+                 nchan.load);
+        fprintf (out, "| Aura / Nchan | |");
+        s_print_ratio (out, (double)ours.spread.p50_us,
+                       (double)nchan.spread.p50_us);
+        s_print_ratio (out, (double)ours.spread.p99_us,
+                       (double)nchan.spread.p99_us);
+        s_print_ratio (out, (double)ours.spread.max_us,
+                       (double)nchan.spread.max_us);
+        fprintf (out, " | |\n");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- phase: fanout */
+
+typedef struct {
+    bool nchan;
+    long round;
+    size_t streams, opened, cut;
+    int sent;
+    size_t complete; /* events every alive stream had */
+    spread_t last, every;
+    double cpu_s, broker_cpu_s, client_cpu_s, open_s;
+    long rss_before_kib, rss_open_kib;
+    uint64_t frames, expected, body_bytes;
+    double load;
+} fanout_result_t;
+
+/*  One fan-out run against server: `streams` streams of path, then the
+    events sender publishes. Fills out. Returns 0 or -1. */
+static int
+s_fanout_run (bench_t *b, const server_t *server, int port, const char *path,
+              sender_t *sender, size_t streams, fanout_result_t *out)
+{
+    client_t client;
+    size_t events = (size_t)b->opt.events;
+    int rc = -1;
+    if (s_client_init (&client, port, !server->nginx, &path, 1, streams,
+                       events + 64, events * streams + 1024)
+        < 0) {
+        fprintf (stderr, "bench: out of memory\n");
+        goto done;
+    }
+    out->streams = streams;
+    out->rss_before_kib = s_server_rss_kib (server);
+    int64_t open_ms = s_mono_ms ();
+    s_open_streams (&client, streams, true);
+    out->open_s = (double)(s_mono_ms () - open_ms) / 1000.0;
+    out->opened = client.opened;
+    if (client.failed) {
+        s_progress ("fan-out: %zu streams failed to open (%zu without an "
+                    "answer, last error: %s)",
+                    client.failed, client.failed_connect,
+                    strerror (client.last_errno));
+    }
+    if (client.opened == 0) {
+        fprintf (stderr, "bench: no stream opened\n");
+        goto done;
+    }
+    s_client_serve (&client, BENCH_SETTLE_MS);
+    out->rss_open_kib = s_server_rss_kib (server);
+    out->load = s_load_average ();
+    double cpu_before = s_server_cpu_s (server);
+    double broker_before = s_cpu_s (b->env.broker);
+    double client_before = s_self_cpu_s ();
+    if (s_run_events (&client, sender, NULL) < 0)
+        goto done;
+    out->cpu_s = s_server_cpu_s (server) - cpu_before;
+    out->client_cpu_s = s_self_cpu_s () - client_before;
+    out->broker_cpu_s =
+        server->nginx ? 0 : s_cpu_s (b->env.broker) - broker_before;
+    out->sent = atomic_load (&sender->sent);
+    out->cut = client.cut;
+    out->frames = client.frames;
+    out->expected = (uint64_t)out->sent * client.alive;
+    out->body_bytes = client.body_bytes;
+    int64_t *last_us = calloc ((size_t)out->sent + 1, sizeof *last_us);
+    if (!last_us)
+        goto done;
+    size_t seen = 0;
+    for (size_t k = 0; k < client.fanout_cap && seen < (size_t)out->sent; k++) {
+        const fanout_event_t *ev = &client.fanout[k];
+        if (ev->count == 0)
+            continue;
+        last_us[seen++] = ev->last_us - ev->ts_us;
+        if (ev->count >= client.alive)
+            out->complete++;
+    }
+    s_spread (last_us, seen, &out->last);
+    free (last_us);
+    s_spread (client.delay_us, client.delay_count, &out->every);
+    if (client.frames_without_ts || client.fanout_unplaced)
+        s_progress ("fan-out: %" PRIu64 " frames without ts, %" PRIu64
+                    " not placed",
+                    client.frames_without_ts, client.fanout_unplaced);
+    rc = s_interrupted ? -1 : 0;
+
+done:
+    s_client_close (&client);
+    return rc;
+}
+
+/*  The gateway, restarted so that it holds nothing else, and a new job. */
+static int
+s_fanout_ours (bench_t *b, size_t streams, fanout_result_t *out)
+{
+    s_stop (&b->env.gateway);
+    char job[1][JOB_ID_SIZE];
+    if (s_gateway_start (b) < 0 || s_fake_job (b, job[0]) < 0)
+        return -1;
+    char path[64];
+    snprintf (path, sizeof path, "/api/jobs/%s/events", job[0]);
+    sender_t sender = { .push = b->push,
+                        .jobs = job,
+                        .job_count = 1,
+                        .count = (int)b->opt.events,
+                        .interval_ns = (int64_t)b->opt.interval_ms * 1000000 };
+    atomic_init (&sender.sent, 0);
+    atomic_init (&sender.done, false);
+    server_t server = { .gateway = b->env.gateway };
+    return s_fanout_run (b, &server, b->env.port, path, &sender, streams, out);
+}
+
+/*  nginx + Nchan, started afresh, and a new channel. */
+static int
+s_fanout_nchan (bench_t *b, size_t streams, fanout_result_t *out)
+{
+    char channel[1][JOB_ID_SIZE];
+    if (job_id_generate (channel[0]) < 0
+        || s_nginx_start (b, (long)streams + 1024) < 0)
+        return -1;
+    char path[64];
+    snprintf (path, sizeof path, "/sub?id=%s", channel[0]);
+    sender_t sender = { .nchan_port = nchan_server_port (b->nginx),
+                        .jobs = channel,
+                        .job_count = 1,
+                        .count = (int)b->opt.events,
+                        .interval_ns = (int64_t)b->opt.interval_ms * 1000000 };
+    atomic_init (&sender.sent, 0);
+    atomic_init (&sender.done, false);
+    server_t server = { .nginx = b->nginx };
+    int rc = s_fanout_run (b, &server, nchan_server_port (b->nginx), path,
+                           &sender, streams, out);
+    nchan_server_destroy (&b->nginx);
+    return rc;
+}
+
+static void
+s_fanout_row (FILE *out, const fanout_result_t *r)
+{
+    double per_stream_kib =
+        r->opened
+            ? (double)(r->rss_open_kib - r->rss_before_kib) / (double)r->opened
+            : 0;
+    char broker[32] = "—";
+    if (!r->nchan)
+        snprintf (broker, sizeof broker, "%.2f ms",
+                  r->sent ? r->broker_cpu_s * 1e3 / r->sent : 0);
+    fprintf (
+        out,
+        "| %s | %ld | %zu of %zu | %d of %d | %.1f / %.1f / %.1f ms | "
+        "%.1f / %.1f / %.1f ms | %" PRIu64 " of %" PRIu64
+        " | %.2f ms (%.2f s) | %s | %.2f s | %.2f KiB (%.1f → %.1f "
+        "MiB) | %.0f B | %.2f |\n",
+        r->nchan ? "nginx + Nchan" : "Aura gateway", r->round, r->opened,
+        r->streams, (int)r->complete, r->sent, s_ms (r->last.p50_us),
+        s_ms (r->last.p99_us), s_ms (r->last.max_us), s_ms (r->every.p50_us),
+        s_ms (r->every.p99_us), s_ms (r->every.max_us), r->frames, r->expected,
+        r->sent ? r->cpu_s * 1e3 / r->sent : 0, r->cpu_s, broker,
+        r->client_cpu_s, per_stream_kib, r->rss_before_kib / 1024.0,
+        r->rss_open_kib / 1024.0,
+        r->frames ? (double)r->body_bytes / (double)r->frames : 0, r->load);
+}
+
+static int
+s_phase_fanout (bench_t *b)
+{
+    size_t sizes[2] = { (size_t)b->opt.streams / 10, (size_t)b->opt.streams };
+    size_t runs_max = 4 * (size_t)b->opt.repeat;
+    fanout_result_t *results = calloc (runs_max, sizeof *results);
+    if (!results)
+        return -1;
+    size_t runs = 0;
+    int rc = -1;
+    for (long round = 1; round <= b->opt.repeat; round++)
+        for (size_t s = 0; s < 2; s++) {
+            if (sizes[s] == 0)
+                continue;
+            for (int peer = 0; peer < (b->nchan ? 2 : 1); peer++) {
+                fanout_result_t *r = &results[runs];
+                r->nchan = peer == 1;
+                r->round = round;
+                s_progress ("fan-out: %s, %zu streams, %ld events %ld ms "
+                            "apart (round %ld)",
+                            r->nchan ? "nginx + Nchan" : "gateway", sizes[s],
+                            b->opt.events, b->opt.interval_ms, round);
+                if ((r->nchan ? s_fanout_nchan (b, sizes[s], r)
+                              : s_fanout_ours (b, sizes[s], r))
+                    < 0)
+                    goto done;
+                runs++;
+                if (!r->nchan && s == 1 && round == b->opt.repeat)
+                    s_print_thread_cpu (b->env.gateway);
+            }
+        }
+    FILE *out = b->out;
+    fprintf (out,
+             "\nFan-out: %ld step-progress events %ld ms apart to one job "
+             "(Aura: injected at the broker by a fake worker) or one channel "
+             "(Nchan: POSTed to its publisher location), the same JSON "
+             "payload, each event timed from its `ts` (Aura: made by the "
+             "worker, before the broker; Nchan: just before the POST) to the "
+             "last stream that had it, and to every stream. CPU is the "
+             "server's while the events flowed, per event (Aura: the gateway "
+             "with %d HTTP threads — the broker's own is listed apart; "
+             "Nchan: its %d worker processes, summed); memory is the growth "
+             "of its resident set (workers summed) while the streams opened, "
+             "per stream. The client (one thread) shares the %ld cores "
+             "with the server; its CPU shows when it, too, was busy. Each "
+             "run starts a fresh server.\n\n",
+             b->opt.events, b->opt.interval_ms, b->http_threads,
+             b->http_threads, sysconf (_SC_NPROCESSORS_ONLN));
+    fprintf (out,
+             "| server | round | streams | events that reached all | "
+             "last stream p50 / p99 / max | every stream p50 / p99 / max | "
+             "frames received | server CPU per event (total) | broker CPU "
+             "per event | client CPU | memory per stream (RSS) | bytes per "
+             "frame | load |\n"
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < runs; i++)
+        s_fanout_row (out, &results[i]);
+    if (b->nchan) {
+        fprintf (out, "\nFan-out, Aura gateway / nginx + Nchan, run by run "
+                      "(below 1: the gateway is faster or smaller).\n\n");
+        fprintf (out, "| streams | round | last stream p50 | last stream "
+                      "p99 | CPU per event | memory per stream |\n"
+                      "|---|---|---|---|---|---|\n");
+        for (size_t i = 0; i + 1 < runs; i += 2) {
+            const fanout_result_t *o = &results[i], *n = &results[i + 1];
+            double o_mem = (double)(o->rss_open_kib - o->rss_before_kib)
+                           / (double)(o->opened ? o->opened : 1);
+            double n_mem = (double)(n->rss_open_kib - n->rss_before_kib)
+                           / (double)(n->opened ? n->opened : 1);
+            fprintf (out, "| %zu | %ld |", o->streams, o->round);
+            s_print_ratio (out, (double)o->last.p50_us, (double)n->last.p50_us);
+            s_print_ratio (out, (double)o->last.p99_us, (double)n->last.p99_us);
+            s_print_ratio (out, o->cpu_s / (o->sent ? o->sent : 1),
+                           n->cpu_s / (n->sent ? n->sent : 1));
+            s_print_ratio (out, o_mem, n_mem);
+            fprintf (out, "\n");
+        }
+    }
+    rc = 0;
+
+done:
+    free (results);
+    return rc;
 }
 
 /* ----------------------------------------------------------------- main */
 
-typedef struct {
-    long streams, events, interval_ms, rate, seconds, latency_streams;
-} options_t;
+/*  Parses a comma-separated phase list into phases. Returns 0 or -1. */
+static int
+s_parse_phases (const char *text, bool phases[PHASE_COUNT])
+{
+    for (int p = 0; p < PHASE_COUNT; p++)
+        phases[p] = false;
+    while (*text) {
+        size_t len = strcspn (text, ",");
+        int found = -1;
+        for (int p = 0; p < PHASE_COUNT; p++)
+            if (strlen (s_phase_names[p]) == len
+                && strncmp (text, s_phase_names[p], len) == 0)
+                found = p;
+        if (found < 0)
+            return -1;
+        phases[found] = true;
+        text += len;
+        if (*text == ',')
+            text++;
+    }
+    return 0;
+}
 
 static int
 s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
@@ -1306,8 +2261,10 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
         { "--interval-ms=", 1, 60000, offsetof (options_t, interval_ms) },
         { "--rate=", 1, 100000, offsetof (options_t, rate) },
         { "--seconds=", 1, 3600, offsetof (options_t, seconds) },
-        { "--latency-streams=", 1, 1000,
+        { "--latency-streams=", 1, BENCH_FAKE_SLOTS / 2,
           offsetof (options_t, latency_streams) },
+        { "--connections=", 1, 1000000, offsetof (options_t, connections) },
+        { "--repeat=", 1, 100, offsetof (options_t, repeat) },
     };
     bool quick = false;
     bool set[sizeof numbers / sizeof *numbers] = { false };
@@ -1317,8 +2274,14 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
             env->bin_dir = argv[i] + 10;
             known = true;
         }
-        else if (strcmp (argv[i], "--quick") == 0) {
-            quick = true;
+        else if (strcmp (argv[i], "--quick") == 0)
+            quick = known = true;
+        else if (strncmp (argv[i], "--phases=", 9) == 0)
+            known = s_parse_phases (argv[i] + 9, opt->phases) == 0;
+        else if (strcmp (argv[i], "--peer=nchan") == 0)
+            opt->nchan = known = true;
+        else if (strcmp (argv[i], "--peer=none") == 0) {
+            opt->nchan = false;
             known = true;
         }
         for (size_t k = 0; !known && k < sizeof numbers / sizeof *numbers;
@@ -1334,21 +2297,28 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
             set[k] = known = true;
         }
         if (!known) {
-            fprintf (stderr,
-                     "usage: %s [--bin-dir=DIR] [--streams=N] [--events=N] "
-                     "[--interval-ms=N] [--rate=N] [--seconds=N] "
-                     "[--latency-streams=N] [--quick]\n"
-                     "  --streams  idle streams held open (default 10000)\n"
-                     "  --events   fan-out events (default 20)\n"
-                     "  --interval-ms  between fan-out events (default 200)\n"
-                     "  --rate     events per second of the latency run "
-                     "(default 1000)\n"
-                     "  --seconds  length of the latency run (default 5)\n"
-                     "  --latency-streams  streams of the latency run "
-                     "(default 10)\n"
-                     "  --quick    a small smoke run (500 streams, 5 events, "
-                     "2 s)\n",
-                     argv[0]);
+            fprintf (
+                stderr,
+                "usage: %s [--bin-dir=DIR] [--phases=LIST] [--peer=nchan|none] "
+                "[--streams=N] [--events=N] [--interval-ms=N] [--rate=N] "
+                "[--seconds=N] [--latency-streams=N] [--connections=N] "
+                "[--repeat=N] [--quick]\n"
+                "  --phases   any of bytes,latency,setup,fanout (default all)\n"
+                "  --peer     compare with nginx + Nchan (default) or not\n"
+                "  --streams  streams of the large fan-out run; the small one "
+                "has a tenth (default 10000)\n"
+                "  --events   fan-out events (default 100)\n"
+                "  --interval-ms  between fan-out events (default 100)\n"
+                "  --rate     one latency rate in events/s (default 100, "
+                "1000 and 10000)\n"
+                "  --seconds  length of each latency run (default 10)\n"
+                "  --latency-streams  jobs of the latency runs, one stream "
+                "each (default 100)\n"
+                "  --connections  streams opened one by one (default 1000)\n"
+                "  --repeat   fan-out rounds (default 1)\n"
+                "  --quick    a small smoke run (500 streams, 10 events, 2 s, "
+                "100 connections)\n",
+                argv[0]);
             return -1;
         }
     }
@@ -1356,9 +2326,11 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
         if (!set[0])
             opt->streams = 500;
         if (!set[1])
-            opt->events = 5;
+            opt->events = 10;
         if (!set[4])
             opt->seconds = 2;
+        if (!set[6])
+            opt->connections = 100;
     }
     return 0;
 }
@@ -1375,17 +2347,41 @@ s_remove_entry (const char *path, const struct stat *st, int type,
     return 0;
 }
 
+/*  The CPU model from /proc/cpuinfo, or "?". */
+static void
+s_cpu_model (char *model, size_t size)
+{
+    snprintf (model, size, "?");
+    FILE *cpuinfo = fopen ("/proc/cpuinfo", "r");
+    if (!cpuinfo)
+        return;
+    char line[256];
+    while (fgets (line, sizeof line, cpuinfo))
+        if (strncmp (line, "model name", 10) == 0 && strchr (line, ':')) {
+            snprintf (model, size, "%s", strchr (line, ':') + 2);
+            model[strcspn (model, "\n")] = '\0';
+            break;
+        }
+    fclose (cpuinfo);
+}
+
 int
 main (int argc, char **argv)
 {
-    options_t opt = { .streams = 10000,
-                      .events = 20,
-                      .interval_ms = 200,
-                      .rate = 1000,
-                      .seconds = 5,
-                      .latency_streams = 10 };
-    bench_env_t env = { .bin_dir = "build/bin" };
-    if (s_parse_options (argc, argv, &env, &opt) < 0)
+    bench_t b;
+    memset (&b, 0, sizeof b);
+    b.opt = (options_t){ .streams = 10000,
+                         .events = 100,
+                         .interval_ms = 100,
+                         .seconds = 10,
+                         .latency_streams = 100,
+                         .connections = 1000,
+                         .repeat = 1,
+                         .nchan = true };
+    for (int p = 0; p < PHASE_COUNT; p++)
+        b.opt.phases[p] = true;
+    b.env.bin_dir = "build/bin";
+    if (s_parse_options (argc, argv, &b.env, &b.opt) < 0)
         return 2;
     setvbuf (stdout, NULL, _IOLBF, 0);
 
@@ -1397,350 +2393,156 @@ main (int argc, char **argv)
     sigaction (SIGTERM, &action, NULL);
     signal (SIGPIPE, SIG_IGN);
 
+    double load_start = s_load_average ();
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    const char *threads_wanted = getenv ("AURA_BENCH_HTTP_THREADS");
+    long threads = 0;
+    if (threads_wanted && *threads_wanted
+        && s_parse_long (threads_wanted, 0, 64, &threads) < 0) {
+        fprintf (stderr, "bench: AURA_BENCH_HTTP_THREADS must be 0 to 64\n");
+        return 2;
+    }
+    /* the gateway's default: one HTTP thread per core */
+    b.http_threads = threads > 0 ? (int)threads : (int)cpus;
+    b.nchan = b.opt.nchan
+              && (b.opt.phases[PHASE_SETUP] || b.opt.phases[PHASE_FANOUT]);
+    if (b.nchan
+        && nchan_server_probe (b.nginx_version, sizeof b.nginx_version) < 0) {
+        s_progress ("nginx + Nchan rows skipped: %s", b.nginx_version);
+        b.nchan = false;
+    }
+
     /* the client holds every stream, and the gateway inherits the limit */
     struct rlimit files;
     if (getrlimit (RLIMIT_NOFILE, &files) == 0) {
         rlim_t before = files.rlim_cur;
         files.rlim_cur = files.rlim_max;
         if (before != files.rlim_max && setrlimit (RLIMIT_NOFILE, &files) == 0)
-            printf ("open-files limit raised from %llu to the hard limit %llu "
-                    "(the gateway inherits it)\n",
-                    (unsigned long long)before,
-                    (unsigned long long)files.rlim_cur);
-        else
-            printf ("open-files limit: %llu (already the hard limit)\n",
-                    (unsigned long long)before);
+            s_progress ("open-files limit raised from %llu to the hard limit "
+                        "%llu (the gateway inherits it)",
+                        (unsigned long long)before,
+                        (unsigned long long)files.rlim_cur);
         if (files.rlim_cur != RLIM_INFINITY
-            && (rlim_t)(opt.streams + opt.latency_streams + 64)
-                   > files.rlim_cur)
-            printf ("warning: %ld streams need more descriptors than the limit "
-                    "allows; some will fail\n",
-                    opt.streams + opt.latency_streams);
+            && (rlim_t)(b.opt.streams + 64) > files.rlim_cur)
+            s_progress ("warning: %ld streams need more descriptors than the "
+                        "limit allows; some will fail",
+                        b.opt.streams);
     }
 
     int exit_code = 1;
-    zsock_t *pull = NULL, *push = NULL, *sub = NULL;
-    tap_t fanout_tap = { 0 }, flow_tap = { 0 };
-    client_t client;
-    memset (&client, 0, sizeof client);
-    client.epoll_fd = -1;
-    phase_t phases[4] = { { "opening", { 0 }, { 0 } },
-                          { "idle", { 0 }, { 0 } },
-                          { "fan-out", { 0 }, { 0 } },
-                          { "latency", { 0 }, { 0 } } };
-
-    snprintf (env.dir, sizeof env.dir, "/tmp/aura-bench-sse-XXXXXX");
-    if (!mkdtemp (env.dir)) {
-        perror ("mkdtemp");
+    char *tables = NULL;
+    size_t tables_size = 0;
+    b.out = open_memstream (&tables, &tables_size);
+    b.jobs = calloc ((size_t)b.opt.latency_streams, sizeof *b.jobs);
+    snprintf (b.env.dir, sizeof b.env.dir, "/tmp/aura-bench-sse-XXXXXX");
+    if (!b.out || !b.jobs || !mkdtemp (b.env.dir)) {
+        perror ("bench");
         return 1;
     }
-    snprintf (env.frontend, sizeof env.frontend, "ipc://%s/frontend", env.dir);
-    snprintf (env.jobs, sizeof env.jobs, "ipc://%s/jobs", env.dir);
-    snprintf (env.events, sizeof env.events, "ipc://%s/events", env.dir);
-    snprintf (env.publish, sizeof env.publish, "ipc://%s/publish", env.dir);
-    char data_dir[320], artifact_dir[320];
-    snprintf (data_dir, sizeof data_dir, "AURA_DATA_DIR=%s/data", env.dir);
-    snprintf (artifact_dir, sizeof artifact_dir,
-              "AURA_ARTIFACT_DIR=%s/artifacts", env.dir);
+    snprintf (b.env.frontend, sizeof b.env.frontend, "ipc://%s/frontend",
+              b.env.dir);
+    snprintf (b.env.jobs, sizeof b.env.jobs, "ipc://%s/jobs", b.env.dir);
+    snprintf (b.env.events, sizeof b.env.events, "ipc://%s/events", b.env.dir);
+    snprintf (b.env.publish, sizeof b.env.publish, "ipc://%s/publish",
+              b.env.dir);
+    snprintf (b.env.artifact_dir, sizeof b.env.artifact_dir, "%s/artifacts",
+              b.env.dir);
+    char data_dir[320], artifact_dir[340];
+    snprintf (data_dir, sizeof data_dir, "AURA_DATA_DIR=%s/data", b.env.dir);
+    snprintf (artifact_dir, sizeof artifact_dir, "AURA_ARTIFACT_DIR=%s",
+              b.env.artifact_dir);
     const char *level = getenv ("AURA_BENCH_LOG_LEVEL");
     char broker_level[64], gateway_level[64];
     snprintf (broker_level, sizeof broker_level, "AURA_LOG_LEVEL=%s",
               level ? level : "warn");
-    /* info at least: the gateway says where it listens at info */
+    /* info at least: the gateway and the worker say they are ready at info */
     snprintf (gateway_level, sizeof gateway_level, "AURA_LOG_LEVEL=%s",
               level ? level : "info");
-
-    char cpu_model[128] = "?";
-    FILE *cpuinfo = fopen ("/proc/cpuinfo", "r");
-    if (cpuinfo) {
-        char line[256];
-        while (fgets (line, sizeof line, cpuinfo))
-            if (strncmp (line, "model name", 10) == 0 && strchr (line, ':')) {
-                snprintf (cpu_model, sizeof cpu_model, "%s",
-                          strchr (line, ':') + 2);
-                cpu_model[strcspn (cpu_model, "\n")] = '\0';
-                break;
-            }
-        fclose (cpuinfo);
-    }
-    printf (
-        "SSE benchmark: %ld CPUs (%s), load average %.2f; %ld streams, %ld "
-        "fan-out events %ld ms apart, %ld events/s for %ld s to %ld streams\n",
-        sysconf (_SC_NPROCESSORS_ONLN), cpu_model, s_load_average (),
-        opt.streams, opt.events, opt.interval_ms, opt.rate, opt.seconds,
-        opt.latency_streams);
+    b.log_level = gateway_level;
 
     /* a worker silent for the whole run keeps its jobs */
     const char *broker_env[] = { data_dir, artifact_dir, broker_level,
                                  "AURA_LEASE_MS=3600000", NULL };
-    /* AURA_BENCH_HTTP_THREADS compares thread counts; 0: the default */
     char http_threads[48];
-    const char *threads_wanted = getenv ("AURA_BENCH_HTTP_THREADS");
-    snprintf (http_threads, sizeof http_threads, "AURA_HTTP_THREADS=%.8s",
-              threads_wanted && *threads_wanted ? threads_wanted : "0");
-    const char *gateway_env[] = { artifact_dir,
-                                  gateway_level,
-                                  http_threads,
-                                  "AURA_HTTP_ADDR=127.0.0.1:0",
-                                  "AURA_MAX_STREAMS=0",
-                                  "AURA_MAX_STREAMS_PER_IP=0",
-                                  NULL };
-    env.broker = s_spawn (&env, "aura-broker", broker_env);
-    if (env.broker < 0)
+    snprintf (http_threads, sizeof http_threads, "AURA_HTTP_THREADS=%ld",
+              threads);
+    const char *gateway_env[] = {
+        artifact_dir,         gateway_level,
+        http_threads,         "AURA_HTTP_ADDR=127.0.0.1:0",
+        "AURA_MAX_STREAMS=0", "AURA_MAX_STREAMS_PER_IP=0",
+        "AURA_RATE_LIMIT=0",  NULL
+    };
+    b.gateway_env = gateway_env;
+    b.env.broker = s_spawn (&b.env, "aura-broker", broker_env);
+    if (b.env.broker < 0 || s_gateway_start (&b) < 0)
         goto cleanup;
-    env.gateway = s_spawn (&env, "aura-gateway", gateway_env);
-    if (env.gateway < 0 || s_wait_listening (&env) < 0
-        || s_wait_ready (&env) < 0)
-        goto cleanup;
-    printf ("gateway pid %d on 127.0.0.1:%d, broker pid %d\n", (int)env.gateway,
-            env.port, (int)env.broker);
+    s_progress ("gateway pid %d on 127.0.0.1:%d, broker pid %d",
+                (int)b.env.gateway, b.env.port, (int)b.env.broker);
 
-    /* the fake worker: two slots, one per job */
-    pull = zsock_new (ZMQ_PULL);
-    push = zsock_new_push (env.events);
-    if (!pull || !push)
-        goto cleanup;
-    zsock_set_rcvhwm (pull, 1);
-    if (zsock_connect (pull, "%s", env.jobs) != 0
-        || s_worker_heartbeat (push, 2) != 0)
-        goto cleanup;
-    char fanout_job[JOB_ID_SIZE], latency_job[JOB_ID_SIZE];
-    if (s_create_job (&env, fanout_job) < 0
-        || s_worker_accept (pull, push, fanout_job, 1, 2) < 0
-        || s_create_job (&env, latency_job) < 0
-        || s_worker_accept (pull, push, latency_job, 0, 2) < 0)
+    /* the real worker first: afterwards the fake one is the only worker
+       connected, so every dispatch reaches it */
+    if (b.opt.phases[PHASE_BYTES] && s_phase_bytes (&b) < 0)
         goto cleanup;
 
-    size_t streams = (size_t)opt.streams;
-    size_t latency_streams = (size_t)opt.latency_streams;
-    size_t latency_events = (size_t)(opt.rate * opt.seconds);
-    if (s_client_init (&client, env.port, streams + latency_streams,
-                       (size_t)opt.events + 64,
-                       latency_events * latency_streams + 1024, fanout_job,
-                       latency_job)
-        < 0) {
-        fprintf (stderr, "bench: out of memory\n");
+    b.pull = zsock_new (ZMQ_PULL);
+    b.push = zsock_new_push (b.env.events);
+    if (!b.pull || !b.push)
         goto cleanup;
-    }
-    /* the broker's share of the delays, seen from a SUB socket of our own */
-    char topic[64];
-    sub = zsock_new_sub (env.publish, NULL);
-    fanout_tap.cap = (size_t)opt.events + 16;
-    flow_tap.cap = latency_events + 16;
-    fanout_tap.latency_us = malloc (fanout_tap.cap * sizeof (int64_t));
-    flow_tap.latency_us = malloc (flow_tap.cap * sizeof (int64_t));
-    if (!sub || !fanout_tap.latency_us || !flow_tap.latency_us)
+    zsock_set_rcvhwm (b.pull, 1);
+    if (zsock_connect (b.pull, "%s", b.env.jobs) != 0
+        || s_worker_heartbeat (b.push, BENCH_FAKE_SLOTS) != 0)
         goto cleanup;
-    zsock_set_rcvhwm (sub, 0);
-    snprintf (topic, sizeof topic, PROTO_TOPIC_JOB "%s", fanout_job);
-    zsock_set_subscribe (sub, topic);
-    snprintf (topic, sizeof topic, PROTO_TOPIC_JOB "%s", latency_job);
-    zsock_set_subscribe (sub, topic);
-    fanout_tap.sub = flow_tap.sub = sub;
-    snprintf (fanout_tap.job, sizeof fanout_tap.job, "%s", fanout_job);
-    snprintf (flow_tap.job, sizeof flow_tap.job, "%s", latency_job);
-    atomic_init (&fanout_tap.stop, false);
-    atomic_init (&flow_tap.stop, false);
-    struct timespec settle = { 0, 300 * 1000 * 1000 };
-    nanosleep (&settle, NULL);
+    /* the latency runs' jobs; the first also serves the setup runs */
+    b.job_count = b.opt.phases[PHASE_LATENCY] ? (size_t)b.opt.latency_streams
+                  : b.opt.phases[PHASE_SETUP] ? 1
+                                              : 0;
+    for (size_t i = 0; i < b.job_count; i++)
+        if (s_fake_job (&b, b.jobs[i]) < 0)
+            goto cleanup;
 
-    /* ---- streams held, memory per stream */
-    long rss_before_kib = s_status_field (env.gateway, "VmRSS:");
-    s_usage_take (&env, &phases[0].from);
-    s_open_streams (&client, GROUP_FANOUT, streams, true);
-    s_usage_take (&env, &phases[0].to);
-    double open_s =
-        (double)(phases[0].to.wall_ms - phases[0].from.wall_ms) / 1000.0;
-    printf (
-        "opened %zu of %zu streams in %.2f s (%.0f/s, %d in flight at most); "
-        "%zu failed",
-        client.opened[GROUP_FANOUT], streams, open_s,
-        open_s > 0 ? (double)client.opened[GROUP_FANOUT] / open_s : 0,
-        BENCH_OPEN_IN_FLIGHT, client.failed);
-    for (int status = 100; status < 600; status++)
-        if (client.failed_status[status])
-            printf (", %zu answered %d", client.failed_status[status], status);
-    if (client.failed_connect)
-        printf (", %zu without an answer (last error: %s)",
-                client.failed_connect, strerror (client.last_errno));
-    printf ("\n");
-    if (s_interrupted || !s_alive (&env.gateway)) {
-        fprintf (stderr, "bench: %s\n",
-                 s_interrupted ? "interrupted" : "the gateway died");
-        s_print_log_tail (&env, "aura-gateway");
+    if (b.opt.phases[PHASE_LATENCY] && s_phase_latency (&b) < 0)
         goto cleanup;
-    }
-    if (client.opened[GROUP_FANOUT] == 0) {
-        fprintf (stderr, "bench: no stream opened\n");
-        s_print_log_tail (&env, "aura-gateway");
+    if (b.opt.phases[PHASE_SETUP] && s_phase_setup (&b) < 0)
         goto cleanup;
-    }
-    s_usage_take (&env, &phases[1].from);
-    s_client_serve (&client, BENCH_SETTLE_MS);
-    s_usage_take (&env, &phases[1].to);
-    long rss_open_kib = s_status_field (env.gateway, "VmRSS:");
-    long threads = s_status_field (env.gateway, "Threads:");
-    size_t held = client.alive[GROUP_FANOUT];
-    double per_stream_kib =
-        held ? (double)(rss_open_kib - rss_before_kib) / (double)held : 0;
-    printf (
-        "gateway RSS %.1f MiB before, %.1f MiB with %zu streams: %.2f KiB per "
-        "stream (%ld threads)\n",
-        rss_before_kib / 1024.0, rss_open_kib / 1024.0, held, per_stream_kib,
-        threads);
+    if (b.opt.phases[PHASE_FANOUT] && s_phase_fanout (&b) < 0)
+        goto cleanup;
 
-    /* ---- fan-out: one event to every stream */
-    sender_t fanout = { .push = push,
-                        .count = (int)opt.events,
-                        .interval_ns = (int64_t)opt.interval_ms * 1000000 };
-    snprintf (fanout.job, sizeof fanout.job, "%s", fanout_job);
-    atomic_init (&fanout.sent, 0);
-    atomic_init (&fanout.done, false);
-    s_usage_take (&env, &phases[2].from);
-    if (s_run_events (&client, &fanout, &fanout_tap, GROUP_FANOUT) < 0)
-        goto cleanup;
-    s_usage_take (&env, &phases[2].to);
-    int fanout_sent = atomic_load (&fanout.sent);
-    int64_t *last_us = calloc ((size_t)fanout_sent + 1, sizeof *last_us);
-    int64_t *first_us = calloc ((size_t)fanout_sent + 1, sizeof *first_us);
-    if (!last_us || !first_us) {
-        free (last_us);
-        free (first_us);
-        goto cleanup;
-    }
-    size_t fanout_seen = 0, fanout_complete = 0;
-    for (size_t k = 0;
-         k < client.fanout_cap && fanout_seen < (size_t)fanout_sent; k++) {
-        const fanout_event_t *ev = &client.fanout[k];
-        if (ev->count == 0)
-            continue;
-        last_us[fanout_seen] = ev->last_us - ev->ts_us;
-        first_us[fanout_seen] = ev->first_us - ev->ts_us;
-        fanout_seen++;
-        if (ev->count >= client.alive[GROUP_FANOUT])
-            fanout_complete++;
-    }
-    spread_t fan_last, fan_first;
-    s_spread (last_us, fanout_seen, &fan_last);
-    s_spread (first_us, fanout_seen, &fan_first);
-    free (last_us);
-    free (first_us);
-    uint64_t fanout_expected =
-        (uint64_t)fanout_sent * client.alive[GROUP_FANOUT];
-    double fanout_gateway_s = phases[2].to.gateway_s - phases[2].from.gateway_s;
-    printf ("fan-out: %d events sent, %zu reached all %zu streams; %" PRIu64
-            " of %" PRIu64
-            " frames received; %zu streams cut; gateway CPU %.1f ms per event "
-            "(%.1f us per frame)\n",
-            fanout_sent, fanout_complete, client.alive[GROUP_FANOUT],
-            client.frames[GROUP_FANOUT], fanout_expected,
-            client.cut[GROUP_FANOUT],
-            fanout_sent ? fanout_gateway_s * 1e3 / fanout_sent : 0,
-            client.frames[GROUP_FANOUT]
-                ? fanout_gateway_s * 1e6 / (double)client.frames[GROUP_FANOUT]
-                : 0);
-    long rss_fanout_kib = s_status_field (env.gateway, "VmRSS:");
-
-    /* ---- latency: a steady flow to a few streams, the others idle */
-    s_open_streams (&client, GROUP_LATENCY, latency_streams, false);
-    sender_t flow = { .push = push,
-                      .count = (int)latency_events,
-                      .interval_ns = 1000000000 / opt.rate };
-    snprintf (flow.job, sizeof flow.job, "%s", latency_job);
-    atomic_init (&flow.sent, 0);
-    atomic_init (&flow.done, false);
-    s_usage_take (&env, &phases[3].from);
-    if (s_run_events (&client, &flow, &flow_tap, GROUP_LATENCY) < 0)
-        goto cleanup;
-    s_usage_take (&env, &phases[3].to);
-    int flow_sent = atomic_load (&flow.sent);
-    double flow_s = (double)(flow.ended_ms - flow.began_ms) / 1000.0;
-    uint64_t flow_expected = (uint64_t)flow_sent * client.alive[GROUP_LATENCY];
-    spread_t latency, fanout_broker, flow_broker;
-    s_spread (client.latency_us, client.latency_count, &latency);
-    s_spread (fanout_tap.latency_us, fanout_tap.count, &fanout_broker);
-    s_spread (flow_tap.latency_us, flow_tap.count, &flow_broker);
-    printf (
-        "latency: %d events sent in %.2f s (%.0f/s) to %zu streams; %" PRIu64
-        " of %" PRIu64 " frames received\n",
-        flow_sent, flow_s, flow_s > 0 ? flow_sent / flow_s : 0,
-        client.alive[GROUP_LATENCY], client.frames[GROUP_LATENCY],
-        flow_expected);
-    long rss_end_kib = s_status_field (env.gateway, "VmRSS:");
-    if (client.frames_without_ts || client.fanout_unplaced)
-        printf ("note: %" PRIu64 " frames without ts, %" PRIu64
-                " fan-out frames not placed\n",
-                client.frames_without_ts, client.fanout_unplaced);
-    if (s_interrupted) {
-        fprintf (stderr, "bench: interrupted\n");
-        goto cleanup;
-    }
-
-    /* ---- the figures */
-    printf ("\n| measure | target | figure | |\n|---|---|---|---|\n");
-    printf ("| streams held by one gateway | %ld | %zu open (%.2f s to open) | "
-            "%s |\n",
-            opt.streams, held, open_s, s_verdict (held >= (size_t)opt.streams));
-    printf (
-        "| gateway memory per idle stream (VmRSS %.1f → %.1f MiB) | ≤ 8 KiB | "
-        "%.2f KiB | %s |\n",
-        rss_before_kib / 1024.0, rss_open_kib / 1024.0, per_stream_kib,
-        s_verdict (per_stream_kib <= 8.0));
-    printf (
-        "| one event reaches all %zu streams, p50 / p99 / max of %zu | ≤ 100 "
-        "ms | "
-        "%.1f / %.1f / %.1f ms | %s |\n",
-        client.alive[GROUP_FANOUT], fan_last.count, fan_last.p50_us / 1000.0,
-        fan_last.p99_us / 1000.0, fan_last.max_us / 1000.0,
-        s_verdict (fan_last.count > 0 && fanout_complete == (size_t)fanout_sent
-                   && fan_last.p99_us <= 100000));
-    printf ("| … reaches the first stream, p50 / p99 / max | | %.1f / %.1f / "
-            "%.1f ms | "
-            "|\n",
-            fan_first.p50_us / 1000.0, fan_first.p99_us / 1000.0,
-            fan_first.max_us / 1000.0);
-    printf ("| … reaches the broker's PUB (a SUB of the bench), p50 / p99 / "
-            "max | | "
-            "%.1f / %.1f / %.1f ms | |\n",
-            fanout_broker.p50_us / 1000.0, fanout_broker.p99_us / 1000.0,
-            fanout_broker.max_us / 1000.0);
-    printf (
-        "| emit → receive at %.0f events/s, %zu streams (%zu idle ones open), "
-        "p50 / p99 / max of %zu | p99 ≤ 5 ms | %.2f / %.2f / %.2f ms | %s |\n",
-        flow_s > 0 ? flow_sent / flow_s : 0, client.alive[GROUP_LATENCY],
-        client.alive[GROUP_FANOUT], latency.count, latency.p50_us / 1000.0,
-        latency.p99_us / 1000.0, latency.max_us / 1000.0,
-        s_verdict (latency.count > 0
-                   && client.frames[GROUP_LATENCY] >= flow_expected
-                   && latency.p99_us <= 5000));
-    printf ("| … worker → broker's PUB alone, p50 / p99 / max of %zu | | "
-            "%.2f / %.2f / %.2f ms | |\n",
-            flow_broker.count, flow_broker.p50_us / 1000.0,
-            flow_broker.p99_us / 1000.0, flow_broker.max_us / 1000.0);
-    printf ("\ngateway VmRSS: %.1f MiB before, %.1f with the streams, %.1f "
-            "after the "
-            "fan-out, %.1f after the latency run\n",
-            rss_before_kib / 1024.0, rss_open_kib / 1024.0,
-            rss_fanout_kib / 1024.0, rss_end_kib / 1024.0);
-    printf ("\n| phase | wall | gateway CPU | broker CPU | bench CPU |\n"
-            "|---|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof phases / sizeof *phases; i++)
-        s_print_phase (&phases[i]);
-    printf ("\n");
-    s_print_thread_cpu (env.gateway);
-    printf ("load average at the end: %.2f\n", s_load_average ());
+    char cpu_model[128], nchan_skipped[320];
+    s_cpu_model (cpu_model, sizeof cpu_model);
+    snprintf (nchan_skipped, sizeof nchan_skipped,
+              "nginx + Nchan not measured (%s)",
+              !b.opt.nchan         ? "--peer=none"
+              : b.nginx_version[0] ? b.nginx_version
+                                   : "no phase that compares");
+    fflush (b.out);
+    printf ("SSE benchmark on %ld CPUs (%s), load average %.2f at the start "
+            "and %.2f at the end; libmicrohttpd %s (the gateway: %d HTTP "
+            "threads, %s); %s.\n",
+            cpus, cpu_model, load_start, s_load_average (), BENCH_MHD_VERSION,
+            b.http_threads,
+            threads ? "AURA_BENCH_HTTP_THREADS" : "one per core, its default",
+            b.nchan ? b.nginx_version : nchan_skipped);
+    if (b.nchan)
+        printf ("nginx + Nchan: %d worker processes, as many as the gateway's "
+                "HTTP threads.\n",
+                b.http_threads);
+    fwrite (tables, 1, tables_size, stdout);
     exit_code = 0;
 
 cleanup:
-    s_client_close (&client);
-    s_stop (&env.gateway);
-    s_stop (&env.broker);
-    zsock_destroy (&sub);
-    zsock_destroy (&push);
-    zsock_destroy (&pull);
-    free (fanout_tap.latency_us);
-    free (flow_tap.latency_us);
-    if (nftw (env.dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        fprintf (stderr, "bench: could not remove %s\n", env.dir);
+    if (s_interrupted)
+        fprintf (stderr, "bench: interrupted\n");
+    nchan_server_destroy (&b.nginx);
+    s_stop (&b.env.worker);
+    s_stop (&b.env.gateway);
+    s_stop (&b.env.broker);
+    zsock_destroy (&b.push);
+    zsock_destroy (&b.pull);
+    if (b.out)
+        fclose (b.out);
+    free (tables);
+    free (b.jobs);
+    if (nftw (b.env.dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf (stderr, "bench: could not remove %s\n", b.env.dir);
     return exit_code;
 }
