@@ -1192,6 +1192,11 @@ s_audio_open (s_render_t *self, int64_t total_samples)
     enc->time_base = (AVRational){ 1, S_AUDIO_RATE };
     if (self->oc->oformat->flags & AVFMT_GLOBALHEADER)
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    /* libavcodec's default coder, twoloop, took a fifth of the render
+       step's CPU (bench_media, 720p at quality 20: 5.3-6.4 s against
+       4.0-4.7 s with this one, alternating). "fast" is the old twoloop;
+       its author found it sounds better at 128 kb/s and above. */
+    av_opt_set (enc->priv_data, "aac_coder", "fast", 0);
     int rc = avcodec_open2 (enc, codec, NULL);
     if (rc < 0)
         return s_fail (self, rc, "cannot open the AAC encoder");
