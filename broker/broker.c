@@ -35,6 +35,8 @@
     share one commit per turn, so they come in larger batches. */
 #define BROKER_FRONTEND_BATCH 64
 #define BROKER_EVENTS_BATCH 256
+/*  Most worker reports a tick reads before it judges leases. */
+#define BROKER_TICK_DRAIN 4096
 /*  Room on PUB for bursts of events before a slow subscriber loses some
     (it finds the gap by seq and asks for a replay). */
 #define BROKER_PUBLISH_HWM 10000
@@ -96,6 +98,8 @@ struct _broker_t {
     int64_t next_tick_mono_us;
     int64_t last_tick_mono_us;    /* 0 before the first tick */
     int64_t leases_held_until_us; /* after a stall of the broker itself */
+    int64_t behind_since_us;      /* reports kept waiting at every tick
+                                     since then; 0 when caught up */
     bool dispatch_blocked;      /* a dispatch waits for the jobs socket */
     int64_t next_prune_mono_us;
     bool prune_due;
@@ -748,6 +752,22 @@ s_end_turn (broker_t *self, bool dispatch)
         s_dispatch (self);
 }
 
+/*  Logs one info line for a job that out (the messages of one change)
+    queues again, naming its new attempt and `reason`, so that an operator
+    can tell why attempt N+1 happened. Logs nothing for other changes. */
+static void
+s_log_requeue (const jobs_out_t *out, const char *reason)
+{
+    for (size_t i = 0; i < out->count; i++) {
+        const proto_msg_t *msg = &out->msg[i];
+        if (msg->type == PROTO_EVENT && msg->kind == EVENT_JOB_STATUS
+            && msg->status == JOB_QUEUED)
+            log_write (AURA_LOG_INFO, msg->cid, msg->job,
+                       "job %s re-queued as attempt %d: %s", msg->job,
+                       (int) msg->attempt, reason);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /*  Frontend requests                                                  */
 
@@ -973,6 +993,7 @@ s_handle_change (broker_t *self, zframe_t *identity,
                    cancel ? "cancel requested: job %s, attempt %d"
                           : "retry requested: job %s again, attempt %d",
                    job_status_name (reply.status), (int) reply.attempt);
+        s_log_requeue (&out, "retry requested");
     }
     snprintf (reply.cid, sizeof reply.cid, "%s", request->cid);
     s_reply (self, identity, &reply, NULL);
@@ -1078,9 +1099,10 @@ s_worker_report (broker_t *self, const char *worker, int32_t slots_free,
 
 /*  Logs and publishes what taking a job back from a worker produced:
     the cancel of the abandoned attempt, then a re-queue, a failure or a
-    cancellation. */
+    cancellation. `reason` names the path that took it back ("lease
+    expired"). */
 static void
-s_publish_loss (broker_t *self, const jobs_out_t *out)
+s_publish_loss (broker_t *self, const jobs_out_t *out, const char *reason)
 {
     const proto_msg_t *cancel = &out->msg[0];
     const proto_msg_t *status = NULL;
@@ -1098,6 +1120,7 @@ s_publish_loss (broker_t *self, const jobs_out_t *out)
         log_write (AURA_LOG_WARN, cancel->cid, cancel->job,
                    "attempt %d taken back: job %s%s%s", (int) cancel->attempt,
                    job_status_name (status->status), *why ? ": " : "", why);
+    s_log_requeue (out, reason);
     s_publish_out (self, out);
 }
 
@@ -1136,7 +1159,8 @@ s_handle_heartbeat (broker_t *self, const proto_msg_t *msg)
                                  "its heartbeat no longer names it",
                                  self->max_attempts, proto_now_us (), &out)
                == 0) {
-            s_publish_loss (self, &out);
+            s_publish_loss (self, &out, "the worker's heartbeat no longer "
+                                        "names it");
             jobs_out_reset (&out);
         }
     }
@@ -1183,6 +1207,7 @@ s_handle_declined (broker_t *self, const proto_msg_t *msg)
                    out.msg[out.count - 1].kind == EVENT_JOB_STATUS
                        ? "queued again"
                        : "canceled, as requested");
+        s_log_requeue (&out, "the worker gave it back");
         s_publish_out (self, &out);
     }
     else
@@ -1303,6 +1328,15 @@ s_handle_events (broker_t *self)
 /* ------------------------------------------------------------------ */
 /*  Housekeeping                                                       */
 
+/*  Handles what is waiting, up to `batch` messages. */
+static void
+s_drain (broker_t *self, int batch, bool (*handle) (broker_t *))
+{
+    for (int i = 0; i < batch && !zsys_interrupted; i++)
+        if (!handle (self))
+            break;
+}
+
 /*  A worker lost its lease: each job it holds is re-queued or failed. */
 static void
 s_worker_lost (const char *worker, void *arg)
@@ -1312,7 +1346,7 @@ s_worker_lost (const char *worker, void *arg)
     while (jobs_lose_worker (self->jobs, worker, NULL, 0, "its lease expired",
                              self->max_attempts, proto_now_us (), &out)
            == 0) {
-        s_publish_loss (self, &out);
+        s_publish_loss (self, &out, "lease expired");
         jobs_out_reset (&out);
     }
     jobs_out_reset (&out);
@@ -1340,39 +1374,41 @@ s_tick (broker_t *self)
         self->leases_held_until_us = now + self->lease_us;
     }
     self->last_tick_mono_us = now;
-    if (now < self->leases_held_until_us) {
-        if (now >= self->next_prune_mono_us)
-            self->prune_due = true;
+    if (now >= self->next_prune_mono_us)
+        self->prune_due = true;
+    if (now < self->leases_held_until_us)
         return;
+    /* Nobody is judged on stale input: the reports that renew a lease or
+       answer a dispatch may be waiting in the events socket (a loop that
+       fell behind a burst). They are read first; while more keep waiting,
+       the broker is behind its workers, and expiry waits for it to catch
+       up, for at most one lease. */
+    s_drain (self, BROKER_TICK_DRAIN, s_handle_events);
+    if (zsock_events (self->events) & ZMQ_POLLIN) {
+        if (self->behind_since_us == 0)
+            self->behind_since_us = now;
+        if (now - self->behind_since_us < self->lease_us)
+            return;
     }
+    else
+        self->behind_since_us = 0;
     workers_expire (self->workers, now - self->lease_us, s_worker_lost, self);
 
     jobs_out_t out;
     while (jobs_expire_dispatch (self->jobs, now - self->lease_us,
                                  self->max_attempts, proto_now_us (), &out)
            == 0) {
-        s_publish_loss (self, &out);
+        s_publish_loss (self, &out, "dispatch unacknowledged");
         jobs_out_reset (&out);
     }
     jobs_out_reset (&out);
     while (jobs_expire_claims (self->jobs, now, self->max_attempts,
                                proto_now_us (), &out)
            == 0) {
-        s_publish_loss (self, &out);
+        s_publish_loss (self, &out, "claim expired");
         jobs_out_reset (&out);
     }
     jobs_out_reset (&out);
-    if (now >= self->next_prune_mono_us)
-        self->prune_due = true;
-}
-
-/*  Handles what is waiting, up to `batch` messages. */
-static void
-s_drain (broker_t *self, int batch, bool (*handle) (broker_t *))
-{
-    for (int i = 0; i < batch && !zsys_interrupted; i++)
-        if (!handle (self))
-            break;
 }
 
 int

@@ -302,6 +302,12 @@ s_queue_position (jobs_t *self, const job_t *job)
 {
     if (job->place != PLACE_QUEUE)
         return -1;
+    /* the common answers (a submit joins the tail, a re-queue the head)
+       without walking a long queue */
+    if (zlistx_head (self->queue) == job)
+        return 1;
+    if (zlistx_tail (self->queue) == job)
+        return (int32_t) zlistx_size (self->queue);
     int32_t position = 1;
     for (job_t *item = zlistx_first (self->queue); item;
          item = zlistx_next (self->queue)) {

@@ -14,10 +14,6 @@
 
 #include "log.h"
 
-/*  How long a runner's socket may hold messages the worker has not taken
-    yet when it closes. CZMQ's default of 0 could drop the final message. */
-#define RUNNER_LINGER_MS 1000
-
 struct _runner_t {
     char job[JOB_ID_SIZE];
     char cid[sizeof ((proto_msg_t *) 0)->cid];
@@ -29,7 +25,7 @@ struct _runner_t {
     const pipeline_t *pipeline;
     pipeline_options_t options;
 
-    zsock_t *outbox;                     /* PUSH to the inbox; the job thread's once started */
+    zsock_t *outbox;                     /* PUSH to the inbox, borrowed; the job thread's once started */
     proto_msg_t *final;                  /* made up front: the last message can always be sent */
     pthread_t thread;
     bool started;
@@ -409,11 +405,12 @@ s_runner_thread (void *arg)
 runner_t *
 runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
             const pipeline_options_t *options, const char *worker_id,
-            const char *inbox_endpoint)
+            zsock_t *outbox)
 {
     assert (dispatch);
     assert (pipeline);
     assert (options);
+    assert (outbox);
     runner_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -436,12 +433,7 @@ runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
         memcpy (self->spec, dispatch->spec, self->spec_len);
     self->spec[self->spec_len] = '\0';
 
-    self->outbox = zsock_new (ZMQ_PUSH);
-    if (!self->outbox)
-        goto fail;
-    zsock_set_linger (self->outbox, RUNNER_LINGER_MS);
-    if (zsock_connect (self->outbox, "%s", inbox_endpoint) != 0)
-        goto fail;
+    self->outbox = outbox;
     return self;
 
 fail:
@@ -513,7 +505,6 @@ runner_destroy (runner_t **self_p)
         return;
     if (self->started)
         pthread_join (self->thread, NULL);
-    zsock_destroy (&self->outbox);
     free (self->final);
     free (self->spec);
     free (self);

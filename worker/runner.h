@@ -22,13 +22,15 @@
 typedef struct _runner_t runner_t;
 
 /*  Prepares a runner for the job of `dispatch` (a PROTO_DISPATCH message,
-    not modified; its spec is copied) and connects its socket to the inbox
-    at `inbox_endpoint`. Steps the dispatch lists as Done or Skipped are
-    skipped. `options` is copied. Returns NULL when memory or the socket
-    cannot be had. */
+    not modified; its spec is copied) that sends its messages on `outbox`,
+    a PUSH socket connected to the worker's inbox. The outbox stays the
+    caller's, who keeps it for the next job of the slot: from
+    runner_start until the runner's final message is received, only the
+    job's thread uses it. Steps the dispatch lists as Done or Skipped are
+    skipped. `options` is copied. Returns NULL when memory cannot be had. */
 runner_t *runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
                       const pipeline_options_t *options, const char *worker_id,
-                      const char *inbox_endpoint);
+                      zsock_t *outbox);
 
 /*  Starts the job's thread. Returns 0, or a negative errno when no thread
     could be made (nothing was sent; destroy the runner). */

@@ -27,10 +27,23 @@
     one held, so clients see the latest state without a flood of events
     that each cost a journal write and a frame on every stream. */
 #define WORKER_PROGRESS_INTERVAL_MS 100
+/*  Most job messages forwarded per wakeup before dispatches and cancels
+    are looked at again. */
+#define WORKER_INBOX_BATCH 64
+/*  While messages wait for the broker's events socket (a paused or slow
+    broker filled its queue), the loop tries again this often. */
+#define WORKER_BACKLOG_RETRY_MS 10
+/*  Most messages held for the broker. Only what the broker's view of a
+    job depends on is held (step-progress and heartbeats are skipped while
+    anything waits), a few per job and attempt, so this is reached only
+    by a broker gone for very long; past it messages are dropped. */
+#define WORKER_BACKLOG_MAX 100000
 
 /*  Room for one job. Only the main thread touches it. */
 typedef struct {
     runner_t *runner;              /* NULL = a free slot */
+    zsock_t *outbox;               /* PUSH to the inbox, lent to each
+                                      runner of the slot in turn */
     proto_msg_t *held_progress;    /* newest step-progress unsent, or NULL */
     int64_t progress_sent_ms;      /* when the job's last step-progress left */
     uint64_t progress_received;    /* this job's reports, for the log */
@@ -55,7 +68,12 @@ struct _worker_t {
     int slots_used;
     bool stopping;          /* no new jobs; running ones interrupted */
     bool abandoned;         /* some runner threads never stopped */
-    bool events_blocked;    /* the last send to the broker failed */
+    zlistx_t *backlog;      /* encoded messages (zframe_t) waiting, in
+                               order, for the events socket */
+    bool heartbeat_due;     /* one was skipped while the backlog waited */
+    bool events_blocked;    /* the backlog holds messages */
+    int64_t blocked_log_ms; /* when that was last logged (once a second) */
+    int64_t unblocked_log_ms;
     atomic_bool stop_requested;
     worker_stats_t stats;
 };
@@ -66,32 +84,108 @@ s_slots_free (const worker_t *self)
     return self->stopping ? 0 : self->slots_total - self->slots_used;
 }
 
-/*  Encodes msg and sends it to the broker without blocking: a worker that
-    cannot reach its broker keeps running its jobs (the queue holds the
-    events until the broker is back, and the lease logic covers a loss). */
+/*  True for a message the broker can do without: a heartbeat (the next
+    one says the same, newer) or a step-progress (a newer one or the step's
+    status follows). Every other message changes the broker's view of a
+    job (accepted, declined, step-status, warnings, the final event), and a
+    heartbeat must never overtake one: a heartbeat that no longer names a
+    job tells the broker that the job's final message has gone out. */
+static bool
+s_skippable (const proto_msg_t *msg)
+{
+    return msg->type == PROTO_HEARTBEAT
+           || (msg->type == PROTO_EVENT && msg->kind == EVENT_STEP_PROGRESS);
+}
+
+/*  Sends the held messages, oldest first, while the events socket takes
+    them. Returns true when none is left. */
+static bool
+s_flush_backlog (worker_t *self)
+{
+    if (zlistx_size (self->backlog) == 0)
+        return true;
+    zframe_t *frame;
+    while ((frame = zlistx_first (self->backlog))) {
+        if (zframe_send (&frame, self->events, ZFRAME_DONTWAIT) != 0)
+            break;
+        /* sent: the frame is gone, only its list entry remains */
+        zlistx_detach_cur (self->backlog);
+        self->stats.events_forwarded++;
+    }
+    size_t left = zlistx_size (self->backlog);
+    if (left > 0)
+        return false;
+    self->events_blocked = false;
+    int64_t now_ms = zclock_mono ();
+    if (now_ms - self->unblocked_log_ms >= 1000) {
+        self->unblocked_log_ms = now_ms;
+        log_info ("broker events queue accepting again: held messages sent "
+                  "(%llu held, %llu skipped so far)",
+                  (unsigned long long) self->stats.messages_held,
+                  (unsigned long long) self->stats.send_failures);
+    }
+    return true;
+}
+
+/*  Encodes msg and sends it to the broker without blocking. A worker that
+    cannot reach its broker keeps running its jobs: when the events queue
+    is full (the broker paused, or gone for long), a message the broker's
+    view of a job depends on waits in the backlog, in order, and leaves
+    once the queue takes messages again; heartbeats and step-progress are
+    skipped meanwhile (a heartbeat is sent as soon as the backlog is
+    empty). Nothing a job reports is lost unless the backlog is full. */
 static void
 s_forward (worker_t *self, const proto_msg_t *msg)
 {
+    bool skippable = s_skippable (msg);
+    bool waiting = !s_flush_backlog (self);
+    if (waiting && skippable) {
+        self->stats.send_failures++;
+        if (msg->type == PROTO_HEARTBEAT)
+            self->heartbeat_due = true;
+        return;
+    }
     zframe_t *frame = proto_encode (msg);
     if (!frame) {
         self->stats.send_failures++; /* proto_encode logged why */
         return;
     }
-    if (zframe_send (&frame, self->events, ZFRAME_DONTWAIT) != 0) {
-        zframe_destroy (&frame);
-        self->stats.send_failures++;
-        if (!self->events_blocked)
-            log_write (AURA_LOG_WARN, msg->cid, msg->job,
-                       "broker events queue full: dropping messages (%s)",
-                       zmq_strerror (errno));
-        self->events_blocked = true;
+    if (!waiting && zframe_send (&frame, self->events, ZFRAME_DONTWAIT) == 0) {
+        self->stats.events_forwarded++;
+        self->events_blocked = false;
         return;
     }
-    if (self->events_blocked)
-        log_info ("broker events queue accepting again (%llu dropped so far)",
-                  (unsigned long long) self->stats.send_failures);
-    self->events_blocked = false;
-    self->stats.events_forwarded++;
+    if (!self->events_blocked) {
+        self->events_blocked = true;
+        int64_t now_ms = zclock_mono ();
+        if (now_ms - self->blocked_log_ms >= 1000) {
+            self->blocked_log_ms = now_ms;
+            log_write (AURA_LOG_WARN, msg->cid, msg->job,
+                       "broker events queue full (%s): holding messages "
+                       "until the broker reads again",
+                       zmq_strerror (errno));
+        }
+    }
+    if (skippable) {
+        self->stats.send_failures++;
+        if (msg->type == PROTO_HEARTBEAT)
+            self->heartbeat_due = true;
+        zframe_destroy (&frame);
+        return;
+    }
+    if (zlistx_size (self->backlog) >= WORKER_BACKLOG_MAX
+        || !zlistx_add_end (self->backlog, frame)) {
+        self->stats.send_failures++;
+        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
+                   "broker unreachable for too long: %zu messages held, "
+                   "dropping a %s",
+                   zlistx_size (self->backlog),
+                   msg->type == PROTO_EVENT ? proto_event_kind_name (msg->kind)
+                                            : proto_type_name (msg->type));
+        zframe_destroy (&frame);
+        return;
+    }
+    self->stats.messages_held++;
 }
 
 /*  Sends a heartbeat: the worker's credits and the jobs it runs now
@@ -183,7 +277,7 @@ static void
 s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
 {
     runner_t *runner = runner_new (dispatch, self->pipeline, &self->options,
-                                   self->worker_id, self->inbox_endpoint);
+                                   self->worker_id, self->slots[slot].outbox);
     if (!runner) {
         log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
                    "cannot prepare the job: out of resources");
@@ -521,12 +615,29 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
               "inproc://aura-worker-inbox-%u", atomic_fetch_add (&s_inboxes_made, 1));
 
     self->slots = calloc ((size_t) self->slots_total, sizeof *self->slots);
-    if (!self->slots)
+    self->backlog = zlistx_new ();
+    if (!self->slots || !self->backlog)
         goto fail;
+    zlistx_set_destructor (self->backlog, (zlistx_destructor_fn *) zframe_destroy);
     self->inbox = zsock_new (ZMQ_PULL);
     if (!self->inbox || zsock_bind (self->inbox, "%s", self->inbox_endpoint) < 0) {
         log_error ("cannot bind %s", self->inbox_endpoint);
         goto fail;
+    }
+    /* one runner socket per slot, made once: a socket per job cost more
+       than the rest of a short job's messages */
+    for (int i = 0; i < self->slots_total; i++) {
+        zsock_t *outbox = zsock_new (ZMQ_PUSH);
+        if (!outbox)
+            goto fail;
+        self->slots[i].outbox = outbox;
+        /* what a runner sent must reach the inbox even at the end */
+        zsock_set_linger (outbox, WORKER_EVENTS_LINGER_MS);
+        if (zsock_connect (outbox, "%s", self->inbox_endpoint) != 0) {
+            log_error ("cannot connect a runner socket to %s",
+                       self->inbox_endpoint);
+            goto fail;
+        }
     }
     self->jobs = s_socket_new (ZMQ_PULL, cfg->broker_jobs, "jobs");
     self->events = s_socket_new (ZMQ_PUSH, cfg->broker_events, "events");
@@ -565,14 +676,20 @@ worker_run (worker_t *self)
             s_begin_shutdown (self);
             give_up_ms = now_ms + WORKER_SHUTDOWN_GRACE_MS;
         }
-        if (self->stopping && self->slots_used == 0)
+        bool backlog_empty = s_flush_backlog (self);
+        /* the last messages of a stop (declined "Shutdown") must reach
+           the broker: wait for them within the grace period */
+        if (self->stopping && self->slots_used == 0
+            && (backlog_empty || now_ms >= give_up_ms))
             break;
         if (self->stopping && now_ms >= give_up_ms) {
             s_abandon_runners (self);
             rc = -ETIMEDOUT;
             break;
         }
-        if (now_ms >= next_heartbeat_ms) {
+        if (now_ms >= next_heartbeat_ms
+            || (self->heartbeat_due && backlog_empty)) {
+            self->heartbeat_due = false;
             s_send_heartbeat (self);
             next_heartbeat_ms = now_ms + self->heartbeat_ms;
         }
@@ -583,6 +700,8 @@ worker_run (worker_t *self)
             wait_ms = next_progress_ms - now_ms;
         if (wait_ms > WORKER_POLL_MAX_MS)
             wait_ms = WORKER_POLL_MAX_MS;
+        if (!backlog_empty && wait_ms > WORKER_BACKLOG_RETRY_MS)
+            wait_ms = WORKER_BACKLOG_RETRY_MS;
         if (self->stopping && give_up_ms - now_ms < wait_ms)
             wait_ms = give_up_ms - now_ms;
         void *which = zpoller_wait (self->poller, (int) (wait_ms > 0 ? wait_ms : 0));
@@ -590,11 +709,21 @@ worker_run (worker_t *self)
             s_handle_dispatch (self);
         else if (which == self->control)
             s_handle_control (self);
-        else if (which == self->inbox)
-            s_handle_job_message (self);
+        else if (which == self->inbox) {
+            /* the jobs' messages come in bursts: forward what waits,
+               a bounded batch, before polling again */
+            int batch = 0;
+            do
+                s_handle_job_message (self);
+            while (++batch < WORKER_INBOX_BATCH
+                   && (zsock_events (self->inbox) & ZMQ_POLLIN));
+        }
     }
+    if (!s_flush_backlog (self))
+        log_error ("stopping with %zu messages the broker did not take",
+                   zlistx_size (self->backlog));
     log_info ("stopped: accepted=%llu finished=%llu handed_back=%llu "
-              "declined=%llu dropped=%llu send_failures=%llu "
+              "declined=%llu dropped=%llu send_failures=%llu held=%llu "
               "progress_coalesced=%llu",
               (unsigned long long) self->stats.jobs_accepted,
               (unsigned long long) self->stats.jobs_finished,
@@ -602,6 +731,7 @@ worker_run (worker_t *self)
               (unsigned long long) self->stats.jobs_declined,
               (unsigned long long) self->stats.messages_dropped,
               (unsigned long long) self->stats.send_failures,
+              (unsigned long long) self->stats.messages_held,
               (unsigned long long) self->stats.progress_coalesced);
     return rc;
 }
@@ -639,6 +769,9 @@ worker_destroy (worker_t **self_p)
         }
         if (slot->runner && !self->abandoned)
             runner_destroy (&slot->runner);
+        /* a runner abandoned by worker_run still sends on its socket */
+        if (!slot->runner)
+            zsock_destroy (&slot->outbox);
     }
     zpoller_destroy (&self->poller);
     if (self->inbox) {
@@ -651,6 +784,7 @@ worker_destroy (worker_t **self_p)
         }
     }
     zsock_destroy (&self->control);
+    zlistx_destroy (&self->backlog);
     zsock_destroy (&self->events);
     zsock_destroy (&self->jobs);
     zsock_destroy (&self->inbox);

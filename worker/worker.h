@@ -25,7 +25,10 @@ typedef struct {
     uint64_t cancels_applied;
     uint64_t events_forwarded;    /* every message sent to the broker */
     uint64_t messages_dropped;    /* undecodable or unexpected input */
-    uint64_t send_failures;       /* messages the broker socket refused */
+    uint64_t send_failures;       /* messages not sent: heartbeats and
+                                     step-progress skipped while the broker
+                                     did not read, or dropped */
+    uint64_t messages_held;       /* held until the broker read again */
     uint64_t progress_coalesced;  /* step-progress replaced by a newer one
                                      before it was sent */
 } worker_stats_t;
