@@ -7,8 +7,11 @@
         running job as fast as it can; a subscriber counts them after the
         broker has journaled, numbered and published them;
       - jobs dispatched: N jobs submitted at once, timed until the last
-        job-completed is published, with 1 and with 3 workers.
-    It prints figures; it asserts nothing about speed. */
+        job-completed is published, with 1, 2 and 4 workers (each round
+        runs every worker count once, so that a noisy machine spreads over
+        all of them; the median of the rounds is reported).
+    It prints Markdown tables on stdout, each under a one-line caption;
+    progress goes to stderr. It asserts nothing about speed. */
 #include <czmq.h>
 #include <errno.h>
 #include <pthread.h>
@@ -215,8 +218,15 @@ s_sender (void *arg)
     return NULL;
 }
 
+typedef struct {
+    int received;
+    double elapsed_s;
+    double broker_cpu_s;
+    bool ordered;
+} events_result_t;
+
 static int
-s_bench_events (bench_env_t *env, int count)
+s_bench_events (bench_env_t *env, int count, events_result_t *result)
 {
     zsock_t *dealer = zsock_new_dealer (env->frontend);
     zsock_t *sub = zsock_new_sub (env->publish, PROTO_TOPIC_JOB);
@@ -282,11 +292,12 @@ s_bench_events (bench_env_t *env, int count)
     pthread_join (thread, NULL);
     zpoller_destroy (&poller);
 
-    printf ("events routed (worker PUSH -> broker journal -> SUB): %d of %d in "
-            "%.2f s = %.0f events/s; broker CPU %.2f s (%.1f us/event); "
-            "seq in order: %s\n",
-            received, count, elapsed, received / elapsed, cpu,
-            received ? cpu * 1e6 / received : 0, ordered ? "yes" : "NO");
+    result->received = received;
+    result->elapsed_s = elapsed;
+    result->broker_cpu_s = cpu;
+    result->ordered = ordered;
+    fprintf (stderr, "# events: %d of %d in %.2f s\n", received, count,
+             elapsed);
     s_stop (&env->broker);
     zsock_destroy (&push);
     zsock_destroy (&pull);
@@ -295,8 +306,17 @@ s_bench_events (bench_env_t *env, int count)
     return received == count ? 0 : -1;
 }
 
+typedef struct {
+    int completed;
+    long events;
+    double elapsed_s;
+    double broker_cpu_s;
+    double workers_cpu_s;
+} dispatch_result_t;
+
 static int
-s_bench_dispatch (bench_env_t *env, int workers, int jobs)
+s_bench_dispatch (bench_env_t *env, int workers, int jobs,
+                  dispatch_result_t *result)
 {
     zsock_t *dealer = zsock_new_dealer (env->frontend);
     zsock_set_sndhwm (dealer, 0);
@@ -313,6 +333,9 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs)
     zclock_sleep (500); /* workers connect and send their first heartbeat */
 
     double cpu_before = s_cpu_s (env->broker);
+    double workers_cpu_before = 0;
+    for (int w = 0; w < env->worker_count; w++)
+        workers_cpu_before += s_cpu_s (env->workers[w]);
     double began = s_now_s ();
     for (int i = 0; i < jobs; i++)
         s_submit (dealer, i);
@@ -340,12 +363,18 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs)
     }
     double elapsed = last_at - began;
     double cpu = s_cpu_s (env->broker) - cpu_before;
+    double workers_cpu = -workers_cpu_before;
+    for (int w = 0; w < env->worker_count; w++)
+        workers_cpu += s_cpu_s (env->workers[w]);
     zpoller_destroy (&poller);
-    printf ("jobs dispatched, 0 ms pipeline, %d worker%s: %d of %d completed "
-            "in %.2f s = %.0f jobs/s (%.0f events/s published); broker CPU "
-            "%.2f s\n",
-            workers, workers > 1 ? "s" : "", completed, jobs, elapsed,
-            completed / elapsed, events / elapsed, cpu);
+    result->completed = completed;
+    result->events = events;
+    result->elapsed_s = elapsed;
+    result->broker_cpu_s = cpu;
+    result->workers_cpu_s = workers_cpu;
+    fprintf (stderr, "# %d worker%s: %d of %d jobs in %.2f s = %.0f jobs/s\n",
+             workers, workers > 1 ? "s" : "", completed, jobs, elapsed,
+             elapsed > 0 ? completed / elapsed : 0);
     (void) accepted;
     for (int w = 0; w < env->worker_count; w++)
         s_stop (&env->workers[w]);
@@ -356,10 +385,30 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs)
     return completed == jobs ? 0 : -1;
 }
 
+static int
+s_compare_double (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/*  The median of values[0..count), which it sorts. */
+static double
+s_median (double *values, int count)
+{
+    qsort (values, (size_t) count, sizeof *values, s_compare_double);
+    return count % 2 ? values[count / 2]
+                     : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+#define BENCH_ROUNDS_MAX 15
+static const int s_worker_counts[] = { 1, 2, 4 };
+#define BENCH_CONFIGS ((int) (sizeof s_worker_counts / sizeof s_worker_counts[0]))
+
 int
 main (int argc, char **argv)
 {
-    int events = 200000, jobs = 2000;
+    int events = 200000, jobs = 2000, rounds = 3;
     bench_env_t env = { .bin_dir = "build/bin" };
     for (int i = 1; i < argc; i++) {
         if (strncmp (argv[i], "--bin-dir=", 10) == 0)
@@ -368,17 +417,24 @@ main (int argc, char **argv)
             events = (int) strtol (argv[i] + 9, NULL, 10);
         else if (strncmp (argv[i], "--jobs=", 7) == 0)
             jobs = (int) strtol (argv[i] + 7, NULL, 10);
+        else if (strncmp (argv[i], "--rounds=", 9) == 0)
+            rounds = (int) strtol (argv[i] + 9, NULL, 10);
         else {
-            fprintf (stderr, "usage: %s [--bin-dir=DIR] [--events=N] [--jobs=N]\n",
+            fprintf (stderr, "usage: %s [--bin-dir=DIR] [--events=N] "
+                             "[--jobs=N] [--rounds=N]\n",
                      argv[0]);
             return 2;
         }
     }
-    if (events < 1 || jobs < 1)
+    if (events < 0 || jobs < 1 || rounds < 1 || rounds > BENCH_ROUNDS_MAX)
         return 2;
     zsys_init ();
     zsys_handler_set (NULL);
-    snprintf (env.dir, sizeof env.dir, "/tmp/aura-bench-XXXXXX");
+    /* TMPDIR decides the file system the journal and the job directories
+       live on (a job directory is made per job) */
+    const char *tmp = getenv ("TMPDIR");
+    snprintf (env.dir, sizeof env.dir, "%s/aura-bench-XXXXXX",
+              tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp (env.dir)) {
         perror ("mkdtemp");
         return 1;
@@ -388,11 +444,80 @@ main (int argc, char **argv)
     snprintf (env.events, sizeof env.events, "ipc://%s/events", env.dir);
     snprintf (env.publish, sizeof env.publish, "ipc://%s/publish", env.dir);
 
-    printf ("broker benchmark: %ld CPUs\n", sysconf (_SC_NPROCESSORS_ONLN));
+    char load_before[64] = "?";
+    FILE *f = fopen ("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets (load_before, sizeof load_before, f))
+            snprintf (load_before, sizeof load_before, "?");
+        load_before[strcspn (load_before, "\n")] = '\0';
+        fclose (f);
+    }
+    printf ("Broker benchmark: %ld CPUs, data in %s, load average before: "
+            "%s\n\n",
+            sysconf (_SC_NPROCESSORS_ONLN), env.dir, load_before);
     int rc = 0;
-    rc |= s_bench_events (&env, events);
-    rc |= s_bench_dispatch (&env, 1, jobs);
-    rc |= s_bench_dispatch (&env, 3, jobs);
+
+    if (events > 0) {
+        events_result_t ev = { 0 };
+        rc |= s_bench_events (&env, events, &ev);
+        printf ("Events routed: a fake worker pushes %d step-progress events of "
+                "one job; a subscriber receives them journaled, numbered, "
+                "published.\n\n",
+                events);
+        printf ("| events | seconds | events/s | broker CPU per event | seq in "
+                "order |\n|---|---|---|---|---|\n");
+        printf ("| %d of %d | %.2f | %.0f | %.1f us | %s |\n\n", ev.received,
+                events, ev.elapsed_s,
+                ev.elapsed_s > 0 ? ev.received / ev.elapsed_s : 0,
+                ev.received ? ev.broker_cpu_s * 1e6 / ev.received : 0,
+                ev.ordered ? "yes" : "NO");
+    }
+
+    double jobs_per_s[BENCH_CONFIGS][BENCH_ROUNDS_MAX];
+    double events_per_s[BENCH_CONFIGS][BENCH_ROUNDS_MAX];
+    double broker_us[BENCH_CONFIGS][BENCH_ROUNDS_MAX];
+    double workers_us[BENCH_CONFIGS][BENCH_ROUNDS_MAX];
+    double events_per_job[BENCH_CONFIGS][BENCH_ROUNDS_MAX];
+    for (int round = 0; round < rounds; round++)
+        for (int c = 0; c < BENCH_CONFIGS; c++) {
+            dispatch_result_t r = { 0 };
+            rc |= s_bench_dispatch (&env, s_worker_counts[c], jobs, &r);
+            double elapsed = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
+            int done = r.completed > 0 ? r.completed : 1;
+            jobs_per_s[c][round] = r.completed / elapsed;
+            events_per_s[c][round] = (double) r.events / elapsed;
+            broker_us[c][round] = r.broker_cpu_s * 1e6 / done;
+            workers_us[c][round] = r.workers_cpu_s * 1e6 / done;
+            events_per_job[c][round] = (double) r.events / done;
+        }
+    printf ("Jobs dispatched: %d jobs submitted at once, 0 ms synthetic "
+            "pipeline, 1 slot per worker, timed to the last job-completed; "
+            "median of %d round%s.\n\n",
+            jobs, rounds, rounds > 1 ? "s" : "");
+    printf ("| workers | jobs/s | scaling vs 1 worker | events/s published | "
+            "events per job | broker CPU per job | workers' CPU per job "
+            "|\n|---|---|---|---|---|---|---|\n");
+    double base = 0;
+    for (int c = 0; c < BENCH_CONFIGS; c++) {
+        double jps = s_median (jobs_per_s[c], rounds);
+        if (c == 0)
+            base = jps;
+        printf ("| %d | %.0f | %.2f | %.0f | %.1f | %.0f us | %.0f us |\n",
+                s_worker_counts[c], jps, base > 0 ? jps / base : 0,
+                s_median (events_per_s[c], rounds),
+                s_median (events_per_job[c], rounds),
+                s_median (broker_us[c], rounds),
+                s_median (workers_us[c], rounds));
+    }
+    f = fopen ("/proc/loadavg", "r");
+    char load_after[64] = "?";
+    if (f) {
+        if (!fgets (load_after, sizeof load_after, f))
+            snprintf (load_after, sizeof load_after, "?");
+        load_after[strcspn (load_after, "\n")] = '\0';
+        fclose (f);
+    }
+    printf ("\nLoad average after: %s\n", load_after);
 
     char command[512];
     snprintf (command, sizeof command, "rm -rf '%s'", env.dir);
