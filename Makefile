@@ -87,11 +87,15 @@ test-valgrind: build
 	&& echo "valgrind: {} passed" \
 	|| { cat {}.valgrind.log; echo "valgrind: {} FAILED"; exit 1; }'
 
-# Benchmarks print figures (docs/BENCHMARKS.md); they are not tests.
+# Benchmarks print figures; they are not tests. tests/bench/report.py runs
+# them and writes their tables into docs/BENCHMARKS.md, leaving the prose
+# around the tables alone. BENCH=media,sse runs some of them (broker,
+# media, sse). nginx + Nchan is installed for bench_sse to compare with.
+BENCH ?=
 bench: build
-	@$(BUILD_DIR)/bench/bench_broker --bin-dir=$(BUILD_DIR)/bin
-	@$(BUILD_DIR)/bench/bench_media
-	@$(BUILD_DIR)/bench/bench_sse --bin-dir=$(BUILD_DIR)/bin
+	@./deploy/install-deps.sh --bench
+	@python3 tests/bench/report.py --bench-dir $(BUILD_DIR)/bench \
+		--bin-dir $(BUILD_DIR)/bin --report docs/BENCHMARKS.md --only "$(BENCH)"
 
 # Fuzzing with clang's libFuzzer, ASan and UBSan, in a build directory of
 # its own where the whole tree is instrumented; each target then runs
