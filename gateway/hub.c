@@ -95,7 +95,10 @@ struct hub_t {
     wake_list_t wakes;            /* reused by the publishing thread */
     pthread_mutex_t all_lock;     /* after a job's lock, before a stream's */
     hub_stream_t *all_streams;    /* streams of every job's events */
-    size_t all_count;
+    atomic_size_t all_count;      /* of all_streams; written under
+                                     all_lock, read without it so that an
+                                     event skips the lock when there are
+                                     none */
 };
 
 void
@@ -609,7 +612,7 @@ s_job_append (hub_t *self, hub_job_t *job, hub_event_t *ev, int64_t now_us)
     job->terminal = ev->terminal;
     for (hub_stream_t *s = job->streams; s; s = s->next)
         s_stream_offer (&self->limits, s, ev, &self->wakes, now_us, true);
-    if (self->all_count > 0) {
+    if (atomic_load_explicit (&self->all_count, memory_order_relaxed) > 0) {
         pthread_mutex_lock (&self->all_lock);
         for (hub_stream_t *s = self->all_streams; s; s = s->next)
             s_stream_offer (&self->limits, s, ev, &self->wakes, now_us, true);
@@ -910,7 +913,7 @@ hub_stream_destroy (hub_stream_t **self_p)
             hub->all_streams = self->next;
         if (self->next)
             self->next->prev = self->prev;
-        hub->all_count--;
+        atomic_fetch_sub_explicit (&hub->all_count, 1, memory_order_relaxed);
         pthread_mutex_unlock (&hub->all_lock);
     }
     hub_job_t *job = self->job;
@@ -1094,7 +1097,7 @@ hub_stream_attach_all (hub_t *self, hub_stream_t *stream)
     if (self->all_streams)
         self->all_streams->prev = stream;
     self->all_streams = stream;
-    self->all_count++;
+    atomic_fetch_add_explicit (&self->all_count, 1, memory_order_relaxed);
     pthread_mutex_unlock (&self->all_lock);
     pthread_mutex_unlock (&self->lock);
     return 0;
