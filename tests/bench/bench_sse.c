@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "ids.h"
 #include "nchan_server.h"
 #include "phase.h"
@@ -362,21 +362,7 @@ s_spawn (const bench_env_t *env, const char *program, const char *const *extra)
     pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
-        setpgid (0, 0);
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        signal (SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        int null_fd = open ("/dev/null", O_RDWR);
-        int log_fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (null_fd < 0 || log_fd < 0)
-            _exit (127);
-        dup2 (null_fd, 0);
-        dup2 (null_fd, 1);
-        dup2 (log_fd, 2);
+        bench_child_prepare (parent, log_path);
         char *argv[] = { path, NULL };
         execve (path, argv, envp);
         _exit (127);

@@ -15,11 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_child.h"
 
 #define NCHAN_NGINX "/usr/sbin/nginx"
 #define NCHAN_MODULE "/usr/lib/nginx/modules/ngx_nchan_module.so"
@@ -244,21 +245,7 @@ nchan_server_new (const char *dir, int workers, long connections)
     pid_t parent = getpid ();
     self->master = fork ();
     if (self->master == 0) {
-        setpgid (0, 0);
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        signal (SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset (&none);
-        sigprocmask (SIG_SETMASK, &none, NULL);
-        int null_fd = open ("/dev/null", O_RDWR);
-        int log_fd = open (stderr_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (null_fd < 0 || log_fd < 0)
-            _exit (127);
-        dup2 (null_fd, 0);
-        dup2 (null_fd, 1);
-        dup2 (log_fd, 2);
+        bench_child_prepare (parent, stderr_log);
         char *argv[] = { "nginx", "-p", (char *)dir, "-c",
                          conf,    "-e", error_log,   NULL };
         execv (NCHAN_NGINX, argv);
