@@ -106,7 +106,7 @@ s_check_text (const char *text, size_t size)
 {
     const char *end = memchr (text, '\0', size);
     FUZZ_CHECK (end != NULL);
-    FUZZ_CHECK (fuzz_utf8_valid (text, (size_t)(end - text)));
+    FUZZ_CHECK (utf8_valid (text, (size_t)(end - text)));
 }
 
 #define S_CHECK_TEXT(field) s_check_text ((field), sizeof (field))
@@ -175,7 +175,7 @@ s_check_values (const proto_msg_t *msg)
         FUZZ_CHECK (msg->spec_len <= PROTO_MAX_SPEC_BYTES);
         FUZZ_CHECK (msg->spec[msg->spec_len] == '\0');
         FUZZ_CHECK (strlen (msg->spec) == msg->spec_len);
-        FUZZ_CHECK (fuzz_utf8_valid (msg->spec, msg->spec_len));
+        FUZZ_CHECK (utf8_valid (msg->spec, msg->spec_len));
     }
     else
         FUZZ_CHECK (msg->spec_len == 0);
@@ -258,7 +258,7 @@ s_check_sse_frame (const char *frame, size_t frame_len, uint64_t id,
                    const char *kind)
 {
     FUZZ_CHECK (frame != NULL && strlen (frame) == frame_len);
-    FUZZ_CHECK (fuzz_utf8_valid (frame, frame_len));
+    FUZZ_CHECK (utf8_valid (frame, frame_len));
     FUZZ_CHECK (memchr (frame, '\r', frame_len) == NULL);
     char head[128];
     int head_len =

@@ -51,7 +51,7 @@ s_check_problem (const request_errors_t *errors)
     size_t text_len = 0;
     char *text = render_dump (problem, &text_len);
     FUZZ_CHECK (text != NULL && text_len > 0);
-    FUZZ_CHECK (fuzz_utf8_valid (text, text_len));
+    FUZZ_CHECK (utf8_valid (text, text_len));
     free (text);
     json_decref (problem);
 }
@@ -195,8 +195,8 @@ s_field_names (const char *field, const char *name)
     size_t name_len = strlen (name);
     if (name_len < field_size)
         return false;
-    if (fuzz_utf8_valid (name, name_len))
-        return len + 4 >= field_size && fuzz_utf8_valid (field, len);
+    if (utf8_valid (name, name_len))
+        return len + 4 >= field_size && utf8_valid (field, len);
     return true;
 }
 

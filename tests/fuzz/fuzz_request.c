@@ -133,7 +133,7 @@ s_check_accepted (const char *spec, size_t spec_len)
     FUZZ_CHECK (title_len <= json_string_length (topic));
     FUZZ_CHECK (memcmp (submit->title, json_string_value (topic), title_len)
                 == 0);
-    FUZZ_CHECK (fuzz_utf8_valid (submit->title, title_len));
+    FUZZ_CHECK (utf8_valid (submit->title, title_len));
 
     char *wire = NULL;
     size_t wire_len = 0;
@@ -170,8 +170,8 @@ s_check_rejected (const char *spec, size_t spec_len,
         FUZZ_CHECK (item->field[0] != '\0');
         FUZZ_CHECK (item->message[0] != '\0');
         FUZZ_CHECK (
-            fuzz_utf8_valid (item->field, (size_t)(field_end - item->field)));
-        FUZZ_CHECK (fuzz_utf8_valid (item->message,
+            utf8_valid (item->field, (size_t)(field_end - item->field)));
+        FUZZ_CHECK (utf8_valid (item->message,
                                   (size_t)(message_end - item->message)));
     }
 

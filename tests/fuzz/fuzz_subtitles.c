@@ -72,7 +72,7 @@ s_check_cue_text (const char *text)
     size_t len = strnlen (text, SUBTITLE_TEXT_SIZE);
     FUZZ_CHECK (len < SUBTITLE_TEXT_SIZE);
     FUZZ_CHECK (len > 0);
-    FUZZ_CHECK (fuzz_utf8_valid (text, len));
+    FUZZ_CHECK (utf8_valid (text, len));
     int lines = 0;
     for (const char *line = text; line;) {
         const char *end = strchr (line, '\n');
@@ -228,7 +228,7 @@ static void
 s_check_srt (const subtitle_track_t *track, const char *text, size_t len)
 {
     FUZZ_CHECK (text != NULL && strlen (text) == len);
-    FUZZ_CHECK (fuzz_utf8_valid (text, len));
+    FUZZ_CHECK (utf8_valid (text, len));
     const char *p = text;
     int64_t previous_end_ms = 0;
     for (size_t i = 0; i < track->count; i++) {
@@ -253,7 +253,7 @@ static void
 s_check_vtt (const subtitle_track_t *track, const char *text, size_t len)
 {
     FUZZ_CHECK (text != NULL && strlen (text) == len);
-    FUZZ_CHECK (fuzz_utf8_valid (text, len));
+    FUZZ_CHECK (utf8_valid (text, len));
     FUZZ_CHECK (strncmp (text, "WEBVTT\n\n", 8) == 0);
     const char *p = text + 8;
     int64_t previous_end_ms = 0;

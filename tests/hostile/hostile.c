@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../utf8_valid.h"
+
 extern char **environ;
 
 /* ------------------------------------------------------------------ */
@@ -695,48 +697,6 @@ s_wait_closed (int fd, int timeout_ms)
     }
 }
 
-static bool
-s_utf8_valid (const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        size_t extra;
-        uint32_t code;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-            code = c & 0x1Fu;
-        }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            code = c & 0x0Fu;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            code = c & 0x07u;
-        }
-        else
-            return false;
-        if (len - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            code = (code << 6) | (p[i + k] & 0x3Fu);
-        }
-        if ((extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000)
-            || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF)
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 /*  The value of an unlabelled or exactly labelled sample in a /metrics
     text, or -1 when it is not there. */
 static double
@@ -1171,7 +1131,7 @@ s_is_problem (const s_response_t *response, int status)
            && strncmp (response->content_type, "application/problem+json", 24)
                   == 0
            && response->body
-           && s_utf8_valid (response->body, response->body_len)
+           && utf8_valid (response->body, response->body_len)
            && strstr (response->body, expected) != NULL;
 }
 
