@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "ids.h"
 #include "proto.h"
 
@@ -38,28 +39,6 @@ static double
 s_now_s (void)
 {
     return (double) zclock_usecs () / 1e6;
-}
-
-/*  CPU seconds (user + system) a process has used so far. */
-static double
-s_cpu_s (pid_t pid)
-{
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    char buf[1024];
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf[n] = '\0';
-    char *p = strrchr (buf, ')');
-    unsigned long utime = 0, stime = 0;
-    /* fields after the command: state is 3, utime 14, stime 15 */
-    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                      &utime, &stime) != 2)
-        return 0;
-    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
 }
 
 static pid_t
@@ -264,7 +243,7 @@ s_bench_events (bench_env_t *env, int count, events_result_t *result)
     msg.slots_total = 1;
     s_send (push, &msg);
 
-    double cpu_before = s_cpu_s (env->broker);
+    double cpu_before = bench_cpu_s (env->broker);
     double began = s_now_s ();
     sender_args_t args = { env->events, job, count };
     pthread_t thread;
@@ -288,7 +267,7 @@ s_bench_events (bench_env_t *env, int count, events_result_t *result)
         proto_msg_reset (&msg);
     }
     double elapsed = last_at - began;
-    double cpu = s_cpu_s (env->broker) - cpu_before;
+    double cpu = bench_cpu_s (env->broker) - cpu_before;
     pthread_join (thread, NULL);
     zpoller_destroy (&poller);
 
@@ -332,10 +311,10 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs,
     }
     zclock_sleep (500); /* workers connect and send their first heartbeat */
 
-    double cpu_before = s_cpu_s (env->broker);
+    double cpu_before = bench_cpu_s (env->broker);
     double workers_cpu_before = 0;
     for (int w = 0; w < env->worker_count; w++)
-        workers_cpu_before += s_cpu_s (env->workers[w]);
+        workers_cpu_before += bench_cpu_s (env->workers[w]);
     double began = s_now_s ();
     for (int i = 0; i < jobs; i++)
         s_submit (dealer, i);
@@ -362,10 +341,10 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs,
         proto_msg_reset (&msg);
     }
     double elapsed = last_at - began;
-    double cpu = s_cpu_s (env->broker) - cpu_before;
+    double cpu = bench_cpu_s (env->broker) - cpu_before;
     double workers_cpu = -workers_cpu_before;
     for (int w = 0; w < env->worker_count; w++)
-        workers_cpu += s_cpu_s (env->workers[w]);
+        workers_cpu += bench_cpu_s (env->workers[w]);
     zpoller_destroy (&poller);
     result->completed = completed;
     result->events = events;

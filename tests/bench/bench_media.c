@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench_proc.h"
 #include "pipeline/media.h"
 #include "request.h"
 
@@ -223,20 +224,6 @@ s_crf_for (int quality)
     return crf < 14 ? 14 : crf > 28 ? 28 : crf;
 }
 
-/*  Load average over the last minute, or -1. */
-static double
-s_load (void)
-{
-    double load = -1;
-    FILE *file = fopen ("/proc/loadavg", "r");
-    if (file) {
-        if (fscanf (file, "%lf", &load) != 1)
-            load = -1;
-        fclose (file);
-    }
-    return load;
-}
-
 static void
 s_print_results (const job_t *jobs, int count, int runs, double load_before)
 {
@@ -248,7 +235,7 @@ s_print_results (const job_t *jobs, int count, int runs, double load_before)
             "time, its CPU time in brackets, and seconds of video made per "
             "second of wall time.\n\n",
             runs, runs == 1 ? "" : "s", sysconf (_SC_NPROCESSORS_ONLN),
-            load_before, s_load (), usage.ru_maxrss / 1024.0);
+            load_before, bench_load_average (), usage.ru_maxrss / 1024.0);
     printf ("| job | video |");
     for (int i = 0; i < BENCH_STEPS; i++)
         printf (" %s |", s_steps[i].name);
@@ -358,7 +345,7 @@ main (int argc, char **argv)
         return 1;
     }
 
-    double load_before = s_load ();
+    double load_before = bench_load_average ();
     for (int j = 0; rc == 0 && j < count; j++)
         rc = s_job_run (&jobs[j], runs);
     if (rc == 0)

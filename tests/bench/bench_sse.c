@@ -60,7 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_child.h"
+#include "bench_proc.h"
 #include "ids.h"
 #include "nchan_server.h"
 #include "phase.h"
@@ -152,38 +152,6 @@ typedef struct {
     int port;
 } bench_env_t;
 
-/*  CPU seconds (user + system) in a /proc stat file; 0 when it cannot be
-    read. */
-static double
-s_stat_cpu_s (const char *path)
-{
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return 0;
-    char buf[1024];
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf[n] = '\0';
-    char *p = strrchr (buf, ')');
-    unsigned long utime = 0, stime = 0;
-    /* fields after the command: state is 3, utime 14, stime 15 */
-    if (!p
-        || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                   &utime, &stime)
-               != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf (_SC_CLK_TCK);
-}
-
-/*  CPU seconds a process (all its threads) has used so far. */
-static double
-s_cpu_s (pid_t pid)
-{
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
-    return s_stat_cpu_s (path);
-}
-
 /*  Prints the CPU seconds each thread of pid has used, by thread name, as
     a progress line. */
 static void
@@ -210,49 +178,10 @@ s_print_thread_cpu (pid_t pid)
         }
         snprintf (stat_path, sizeof stat_path, "%s/%s/stat", path,
                   entry->d_name);
-        fprintf (stderr, " %s %.2f s;", comm, s_stat_cpu_s (stat_path));
+        fprintf (stderr, " %s %.2f s;", comm, bench_stat_cpu_s (stat_path));
     }
     closedir (dir);
     fprintf (stderr, "\n");
-}
-
-/*  The load average over the last minute, or -1. */
-static double
-s_load_average (void)
-{
-    FILE *f = fopen ("/proc/loadavg", "r");
-    double load = -1;
-    if (f) {
-        if (fscanf (f, "%lf", &load) != 1)
-            load = -1;
-        fclose (f);
-    }
-    return load;
-}
-
-/*  A number field ("VmRSS:", "Threads:") of /proc/<pid>/status; -1 when it
-    cannot be read. */
-static long
-s_status_field (pid_t pid, const char *field)
-{
-    char path[64];
-    snprintf (path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long value = -1;
-    size_t len = strlen (field);
-    while (fgets (line, sizeof line, f))
-        if (strncmp (line, field, len) == 0) {
-            char *end = NULL;
-            value = strtol (line + len, &end, 10);
-            if (end == line + len)
-                value = -1;
-            break;
-        }
-    fclose (f);
-    return value;
 }
 
 /*  Prints the last lines of a process's log, to explain a failed start. */
@@ -1526,14 +1455,14 @@ static double
 s_server_cpu_s (const server_t *server)
 {
     return server->nginx ? nchan_server_cpu_s (server->nginx)
-                         : s_cpu_s (server->gateway);
+                         : bench_cpu_s (server->gateway);
 }
 
 static long
 s_server_rss_kib (const server_t *server)
 {
     return server->nginx ? nchan_server_rss_kib (server->nginx)
-                         : s_status_field (server->gateway, "VmRSS:");
+                         : bench_status_field (server->gateway, "VmRSS:");
 }
 
 /*  Starts the gateway and waits until it is ready. Returns 0 or -1. */
@@ -1682,7 +1611,7 @@ s_phase_bytes (bench_t *b)
                        rest, sizeof rest)
                < 0)
         return -1;
-    double load = s_load_average ();
+    double load = bench_load_average ();
     int64_t submitted_ms = s_mono_ms ();
     char job[JOB_ID_SIZE];
     follow_t follow;
@@ -1787,7 +1716,7 @@ s_phase_latency (bench_t *b)
         if (client.opened < n)
             s_progress ("latency: only %zu of %zu streams opened",
                         client.opened, n);
-        double load = s_load_average ();
+        double load = bench_load_average ();
         sender_t flow = { .push = b->push,
                           .jobs = b->jobs,
                           .job_count = n,
@@ -1891,7 +1820,7 @@ s_setup_run (bench_t *b, int port, const char *path, setup_result_t *out)
                         "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                         "Accept: text/event-stream\r\n\r\n",
                         path, port);
-    out->load = s_load_average ();
+    out->load = bench_load_average ();
     out->answered = 0;
     for (size_t i = 0; i < count && !s_interrupted; i++) {
         int status;
@@ -2011,16 +1940,16 @@ s_fanout_run (bench_t *b, const server_t *server, int port, const char *path,
     }
     s_client_serve (&client, BENCH_SETTLE_MS);
     out->rss_open_kib = s_server_rss_kib (server);
-    out->load = s_load_average ();
+    out->load = bench_load_average ();
     double cpu_before = s_server_cpu_s (server);
-    double broker_before = s_cpu_s (b->env.broker);
+    double broker_before = bench_cpu_s (b->env.broker);
     double client_before = s_self_cpu_s ();
     if (s_run_events (&client, sender, NULL) < 0)
         goto done;
     out->cpu_s = s_server_cpu_s (server) - cpu_before;
     out->client_cpu_s = s_self_cpu_s () - client_before;
     out->broker_cpu_s =
-        server->nginx ? 0 : s_cpu_s (b->env.broker) - broker_before;
+        server->nginx ? 0 : bench_cpu_s (b->env.broker) - broker_before;
     out->sent = atomic_load (&sender->sent);
     out->cut = client.cut;
     out->frames = client.frames;
@@ -2379,7 +2308,7 @@ main (int argc, char **argv)
     sigaction (SIGTERM, &action, NULL);
     signal (SIGPIPE, SIG_IGN);
 
-    double load_start = s_load_average ();
+    double load_start = bench_load_average ();
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     const char *threads_wanted = getenv ("AURA_BENCH_HTTP_THREADS");
     long threads = 0;
@@ -2504,7 +2433,7 @@ main (int argc, char **argv)
     printf ("SSE benchmark on %ld CPUs (%s), load average %.2f at the start "
             "and %.2f at the end; libmicrohttpd %s (the gateway: %d HTTP "
             "threads, %s); %s.\n",
-            cpus, cpu_model, load_start, s_load_average (), BENCH_MHD_VERSION,
+            cpus, cpu_model, load_start, bench_load_average (), BENCH_MHD_VERSION,
             b.http_threads,
             threads ? "AURA_BENCH_HTTP_THREADS" : "one per core, its default",
             b.nchan ? b.nginx_version : nchan_skipped);

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_child.h"
+#include "bench_proc.h"
 
 #define NCHAN_NGINX "/usr/sbin/nginx"
 #define NCHAN_MODULE "/usr/lib/nginx/modules/ngx_nchan_module.so"
@@ -313,25 +313,8 @@ double
 nchan_server_cpu_s (const nchan_server_t *self)
 {
     double total = 0;
-    for (int i = 0; i < self->worker_count; i++) {
-        char path[64], buf[1024];
-        snprintf (path, sizeof path, "/proc/%d/stat", (int)self->workers[i]);
-        FILE *f = fopen (path, "r");
-        if (!f)
-            continue;
-        size_t n = fread (buf, 1, sizeof buf - 1, f);
-        fclose (f);
-        buf[n] = '\0';
-        const char *p = strrchr (buf, ')');
-        unsigned long utime = 0, stime = 0;
-        /* fields after the command: state is 3, utime 14, stime 15 */
-        if (p
-            && sscanf (p + 2,
-                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                       &utime, &stime)
-                   == 2)
-            total += (double)(utime + stime) / (double)sysconf (_SC_CLK_TCK);
-    }
+    for (int i = 0; i < self->worker_count; i++)
+        total += bench_cpu_s (self->workers[i]);
     return total;
 }
 
@@ -340,21 +323,7 @@ nchan_server_rss_kib (const nchan_server_t *self)
 {
     long total = 0;
     for (int i = 0; i < self->worker_count; i++) {
-        char path[64], line[256];
-        snprintf (path, sizeof path, "/proc/%d/status", (int)self->workers[i]);
-        FILE *f = fopen (path, "r");
-        if (!f)
-            return -1;
-        long value = -1;
-        while (fgets (line, sizeof line, f))
-            if (strncmp (line, "VmRSS:", 6) == 0) {
-                char *end = NULL;
-                value = strtol (line + 6, &end, 10);
-                if (end == line + 6)
-                    value = -1;
-                break;
-            }
-        fclose (f);
+        long value = bench_status_field (self->workers[i], "VmRSS:");
         if (value < 0)
             return -1;
         total += value;
