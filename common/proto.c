@@ -49,6 +49,7 @@ typedef enum {
 
 typedef struct {
     const char *key;
+    size_t key_len;    /* strlen (key), for the decoder's key lookup */
     field_kind_t kind;
     size_t offset;
     size_t size;       /* FT_STR: capacity including the NUL */
@@ -57,10 +58,12 @@ typedef struct {
 } field_t;
 
 #define STR_FIELD(k, m) \
-    { k, FT_STR, offsetof (proto_msg_t, m), sizeof ((proto_msg_t *) 0)->m, 0, 0, 0 }
+    { k, sizeof (k) - 1, FT_STR, offsetof (proto_msg_t, m), \
+      sizeof ((proto_msg_t *) 0)->m, 0, 0, 0 }
 #define NUM_FIELD(k, t, m, lo, hi, none) \
-    { k, t, offsetof (proto_msg_t, m), 0, lo, hi, none }
-#define OTHER_FIELD(k, t, m) { k, t, offsetof (proto_msg_t, m), 0, 0, 0, 0 }
+    { k, sizeof (k) - 1, t, offsetof (proto_msg_t, m), 0, lo, hi, none }
+#define OTHER_FIELD(k, t, m) \
+    { k, sizeof (k) - 1, t, offsetof (proto_msg_t, m), 0, 0, 0, 0 }
 
 static const field_t s_fields[FIELD_COUNT] = {
     [F_TS] = NUM_FIELD ("ts", FT_I64, ts_us, 0, 9.2e18, 0),
@@ -491,7 +494,7 @@ s_pack_field (msgpack_packer *pk, const proto_msg_t *msg, field_id_t f)
 {
     const field_t *d = &s_fields[f];
     const void *p = s_at (msg, f);
-    s_pack_cstr (pk, d->key);
+    s_pack_str (pk, d->key, d->key_len);
     switch (d->kind) {
     case FT_STR:
     case FT_JOB: s_pack_cstr (pk, p); break;
@@ -979,8 +982,14 @@ proto_decode (const void *buf, size_t len, proto_msg_t *msg, char *err,
     /* second pass: the fields of this shape; other keys are ignored */
     uint64_t seen = 0;
     for (uint32_t i = 0; i < n; i++) {
-        for (int f = 0; f < FIELD_COUNT; f++) {
-            if (!((required | optional) & B (f)) || !s_key_is (&kv[i].key, s_fields[f].key))
+        const msgpack_object *key = &kv[i].key;
+        if (key->type != MSGPACK_OBJECT_STR)
+            continue;
+        for (uint64_t left = required | optional; left; left &= left - 1) {
+            int f = __builtin_ctzll (left);
+            if (key->via.str.size != s_fields[f].key_len
+                || memcmp (key->via.str.ptr, s_fields[f].key,
+                           s_fields[f].key_len) != 0)
                 continue;
             if (s_get_field (&kv[i].val, msg, f) < 0) {
                 rc = s_fail (msg, -EPROTO, err, err_size, "'%s' has a bad value",
@@ -988,6 +997,7 @@ proto_decode (const void *buf, size_t len, proto_msg_t *msg, char *err,
                 goto cleanup;
             }
             seen |= B (f);
+            break; /* keys are distinct */
         }
     }
     uint64_t missing = required & ~seen;
