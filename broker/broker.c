@@ -95,6 +95,7 @@ struct _broker_t {
     uint64_t failed_turns_logged;
     int64_t failed_turn_log_mono_us;
     uint64_t events_journaled;
+    uint64_t turns;          /* turns that handled messages */
     int64_t next_tick_mono_us;
     int64_t last_tick_mono_us;    /* 0 before the first tick */
     int64_t leases_held_until_us; /* after a stall of the broker itself */
@@ -1328,13 +1329,15 @@ s_handle_events (broker_t *self)
 /* ------------------------------------------------------------------ */
 /*  Housekeeping                                                       */
 
-/*  Handles what is waiting, up to `batch` messages. */
-static void
+/*  Handles what is waiting, up to `batch` messages. Returns how many it
+    handled. */
+static int
 s_drain (broker_t *self, int batch, bool (*handle) (broker_t *))
 {
-    for (int i = 0; i < batch && !zsys_interrupted; i++)
-        if (!handle (self))
-            break;
+    int handled = 0;
+    while (handled < batch && !zsys_interrupted && handle (self))
+        handled++;
+    return handled;
 }
 
 /*  A worker lost its lease: each job it holds is re-queued or failed. */
@@ -1438,10 +1441,13 @@ broker_run (broker_t *self)
             log_error ("polling failed: %s", zmq_strerror (-rc));
             break;
         }
+        int handled = 0;
         if (items[0].revents & ZMQ_POLLIN)
-            s_drain (self, BROKER_FRONTEND_BATCH, s_handle_frontend);
+            handled += s_drain (self, BROKER_FRONTEND_BATCH, s_handle_frontend);
         if (items[1].revents & ZMQ_POLLIN)
-            s_drain (self, BROKER_EVENTS_BATCH, s_handle_events);
+            handled += s_drain (self, BROKER_EVENTS_BATCH, s_handle_events);
+        if (handled > 0)
+            self->turns++;
         if (zclock_usecs () >= self->next_tick_mono_us) {
             s_tick (self);
             self->next_tick_mono_us = zclock_usecs () + BROKER_TICK_US;
@@ -1451,12 +1457,14 @@ broker_run (broker_t *self)
     /* commit (and send) whatever the last turn left */
     s_end_turn (self, false);
     log_info ("stopping: %zu jobs (%zu queued, %zu dispatched, %zu running), "
-              "%zu workers; %llu events journaled; dropped %llu on frontend, "
-              "%llu on events, %llu stale reports; %llu failed commits",
+              "%zu workers; %llu events journaled in %llu turns; dropped "
+              "%llu on frontend, %llu on events, %llu stale reports; %llu "
+              "failed commits",
               jobs_size (self->jobs), jobs_queued (self->jobs),
               jobs_in_flight (self->jobs), jobs_running (self->jobs),
               workers_size (self->workers),
               (unsigned long long) self->events_journaled,
+              (unsigned long long) self->turns,
               (unsigned long long) self->frontend_drops.dropped,
               (unsigned long long) self->events_drops.dropped,
               (unsigned long long) self->stale_reports,

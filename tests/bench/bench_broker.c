@@ -7,9 +7,12 @@
         running job as fast as it can; a subscriber counts them after the
         broker has journaled, numbered and published them;
       - jobs dispatched: N jobs submitted at once, timed until the last
-        job-completed is published, with 1, 2 and 4 workers (each round
-        runs every worker count once, so that a noisy machine spreads over
-        all of them; the median of the rounds is reported).
+        job-completed is published, with 1, 2 and 4 workers of 1 slot
+        each (AURA_WORKER_SLOTS' default: each job then waits for the
+        round trip of the one before it on its worker) and of 8 slots
+        (the broker and workers kept busy). Each round runs every
+        configuration once, so that a noisy machine spreads over all of
+        them; the median of the rounds is reported.
     It prints Markdown tables on stdout, each under a one-line caption;
     progress goes to stderr. It asserts nothing about speed. */
 #include <czmq.h>
@@ -33,6 +36,7 @@ typedef struct {
     pid_t broker;
     pid_t workers[8];
     int worker_count;
+    int worker_slots;  /* AURA_WORKER_SLOTS of the workers it starts */
 } bench_env_t;
 
 static double
@@ -60,6 +64,9 @@ s_spawn (bench_env_t *env, const char *program, const char *extra_env)
     /* the programs' logs stay quiet unless asked for (debugging a run) */
     const char *level = getenv ("AURA_BENCH_LOG_LEVEL");
     setenv ("AURA_LOG_LEVEL", level ? level : "warn", 1);
+    char slots[16];
+    snprintf (slots, sizeof slots, "%d", env->worker_slots);
+    setenv ("AURA_WORKER_SLOTS", slots, 1);
     if (extra_env) {
         char copy[128];
         snprintf (copy, sizeof copy, "%s", extra_env);
@@ -351,8 +358,10 @@ s_bench_dispatch (bench_env_t *env, int workers, int jobs,
     result->elapsed_s = elapsed;
     result->broker_cpu_s = cpu;
     result->workers_cpu_s = workers_cpu;
-    fprintf (stderr, "# %d worker%s: %d of %d jobs in %.2f s = %.0f jobs/s\n",
-             workers, workers > 1 ? "s" : "", completed, jobs, elapsed,
+    fprintf (stderr, "# %d worker%s of %d slot%s: %d of %d jobs in %.2f s = "
+                     "%.0f jobs/s\n",
+             workers, workers > 1 ? "s" : "", env->worker_slots,
+             env->worker_slots > 1 ? "s" : "", completed, jobs, elapsed,
              elapsed > 0 ? completed / elapsed : 0);
     (void) accepted;
     for (int w = 0; w < env->worker_count; w++)
@@ -381,14 +390,18 @@ s_median (double *values, int count)
 }
 
 #define BENCH_ROUNDS_MAX 15
-static const int s_worker_counts[] = { 1, 2, 4 };
-#define BENCH_CONFIGS ((int) (sizeof s_worker_counts / sizeof s_worker_counts[0]))
+/*  The configurations each round runs: workers, and slots per worker. */
+static const struct {
+    int workers;
+    int slots;
+} s_configs[] = { { 1, 1 }, { 2, 1 }, { 4, 1 }, { 1, 8 }, { 2, 8 }, { 4, 8 } };
+#define BENCH_CONFIGS ((int) (sizeof s_configs / sizeof s_configs[0]))
 
 int
 main (int argc, char **argv)
 {
     int events = 200000, jobs = 2000, rounds = 3;
-    bench_env_t env = { .bin_dir = "build/bin" };
+    bench_env_t env = { .bin_dir = "build/bin", .worker_slots = 1 };
     for (int i = 1; i < argc; i++) {
         if (strncmp (argv[i], "--bin-dir=", 10) == 0)
             env.bin_dir = argv[i] + 10;
@@ -460,7 +473,8 @@ main (int argc, char **argv)
     for (int round = 0; round < rounds; round++)
         for (int c = 0; c < BENCH_CONFIGS; c++) {
             dispatch_result_t r = { 0 };
-            rc |= s_bench_dispatch (&env, s_worker_counts[c], jobs, &r);
+            env.worker_slots = s_configs[c].slots;
+            rc |= s_bench_dispatch (&env, s_configs[c].workers, jobs, &r);
             double elapsed = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
             int done = r.completed > 0 ? r.completed : 1;
             jobs_per_s[c][round] = r.completed / elapsed;
@@ -470,19 +484,20 @@ main (int argc, char **argv)
             events_per_job[c][round] = (double) r.events / done;
         }
     printf ("Jobs dispatched: %d jobs submitted at once, 0 ms synthetic "
-            "pipeline, 1 slot per worker, timed to the last job-completed; "
-            "median of %d round%s.\n\n",
+            "pipeline, timed to the last job-completed; median of %d "
+            "round%s. Scaling compares with 1 worker of as many slots.\n\n",
             jobs, rounds, rounds > 1 ? "s" : "");
-    printf ("| workers | jobs/s | scaling vs 1 worker | events/s published | "
-            "events per job | broker CPU per job | workers' CPU per job "
-            "|\n|---|---|---|---|---|---|---|\n");
+    printf ("| workers | slots each | jobs/s | scaling vs 1 worker | "
+            "events/s published | events per job | broker CPU per job | "
+            "workers' CPU per job |\n|---|---|---|---|---|---|---|---|\n");
     double base = 0;
     for (int c = 0; c < BENCH_CONFIGS; c++) {
         double jps = s_median (jobs_per_s[c], rounds);
-        if (c == 0)
+        if (s_configs[c].workers == 1)
             base = jps;
-        printf ("| %d | %.0f | %.2f | %.0f | %.1f | %.0f us | %.0f us |\n",
-                s_worker_counts[c], jps, base > 0 ? jps / base : 0,
+        printf ("| %d | %d | %.0f | %.2f | %.0f | %.1f | %.0f us | %.0f us |\n",
+                s_configs[c].workers, s_configs[c].slots, jps,
+                base > 0 ? jps / base : 0,
                 s_median (events_per_s[c], rounds),
                 s_median (events_per_job[c], rounds),
                 s_median (broker_us[c], rounds),
