@@ -1,4 +1,5 @@
-/*  runner — one job on its own thread; see runner.h for the contract. */
+/*  runner — a worker slot's thread, reused for each of the slot's jobs;
+    see runner.h for the contract. */
 #include "runner.h"
 
 #include <assert.h>
@@ -14,25 +15,42 @@
 
 #include "log.h"
 
+/*  Room the message queue starts with; it grows when a job makes messages
+    faster than the main thread forwards them. */
+#define RUNNER_QUEUE_INITIAL 64
+
 struct _runner_t {
-    char job[JOB_ID_SIZE];
-    char cid[sizeof ((proto_msg_t *) 0)->cid];
+    /* set by runner_new, then only read */
     char worker[sizeof ((proto_msg_t *) 0)->worker];
-    int attempt;
-    char *spec;                          /* NUL-terminated copy */
-    size_t spec_len;
-    step_status_t prior[STEP_COUNT];     /* step statuses the dispatch carried */
     const pipeline_t *pipeline;
     pipeline_options_t options;
-
-    zsock_t *outbox;                     /* PUSH to the inbox, borrowed; the job thread's once started */
-    proto_msg_t *final;                  /* made up front: the last message can always be sent */
+    zsock_t *outbox;                     /* PUSH to the inbox, borrowed; the thread's */
     pthread_t thread;
-    bool started;
+
+    pthread_mutex_t lock;                /* guards job_given, quit and the queue */
+    pthread_cond_t wake;                 /* signalled when job_given or quit is set */
+    bool job_given;                      /* a job waits or runs; the thread clears it */
+    bool quit;                           /* the thread ends once idle */
+    proto_msg_t **queue;                 /* messages for the main thread, in order:
+                                            queue[queue_head .. queue_tail) */
+    size_t queue_head;
+    size_t queue_tail;
+    size_t queue_size;                   /* entries allocated */
     atomic_bool cancel_requested;
     atomic_bool interrupt_requested;
 
-    /* touched by the job thread only */
+    /* the job: written by runner_start while the runner is idle, read by
+       the thread while the job runs */
+    char job[JOB_ID_SIZE];
+    char cid[sizeof ((proto_msg_t *) 0)->cid];
+    int attempt;
+    char *spec;                          /* NUL-terminated copy */
+    size_t spec_len;
+    size_t spec_size;                    /* bytes allocated, kept for the next job */
+    step_status_t prior[STEP_COUNT];     /* step statuses the dispatch carried */
+    proto_msg_t *final;                  /* made up front: the last message can always be sent */
+
+    /* touched by the thread only */
     step_t current;                      /* the step running */
     double fraction;                     /* highest fraction it reported */
 };
@@ -117,19 +135,59 @@ s_message_prepare (runner_t *self, proto_msg_t *msg, proto_type_t type,
     memcpy (msg->worker, self->worker, sizeof msg->worker);
 }
 
-/*  Hands msg to the worker's main thread, which then owns it. On failure
-    msg is freed and the message is lost, with a log line. */
-static void
-s_send (runner_t *self, proto_msg_t *msg)
+/*  Adds msg to the end of the queue. One entry stays free for the final
+    message, which therefore always fits. Call with the lock held. Returns
+    0, or -ENOMEM (the queue is unchanged). */
+static int
+s_queue_push (runner_t *self, proto_msg_t *msg, bool final)
 {
-    if (zsock_send (self->outbox, "pp", (void *) self, (void *) msg) != 0) {
-        log_write (AURA_LOG_ERROR, self->cid, self->job,
-                   "job %s event lost: inproc send failed",
+    size_t count = self->queue_tail - self->queue_head;
+    size_t needed = count + (final ? 1 : 2);
+    if (needed > self->queue_size) {
+        size_t size = self->queue_size * 2 > needed ? self->queue_size * 2 : needed;
+        proto_msg_t **queue = realloc (self->queue, size * sizeof *queue);
+        if (!queue)
+            return -ENOMEM;
+        self->queue = queue;
+        self->queue_size = size;
+    }
+    if (self->queue_tail == self->queue_size) {
+        memmove (self->queue, self->queue + self->queue_head,
+                 count * sizeof *self->queue);
+        self->queue_head = 0;
+        self->queue_tail = count;
+    }
+    self->queue[self->queue_tail++] = msg;
+    return 0;
+}
+
+/*  Hands msg to the worker's main thread, which then owns it: queues it,
+    and wakes the main thread when the queue was empty (when it was not,
+    the main thread has yet to empty it, and a wake-up is on its way).
+    The final message is queued with job_given cleared, in one step, so
+    that the main thread, which may give the runner its next job as soon
+    as it has that message, never changes a job the thread still reads.
+    On failure msg is freed and the message is lost, with a log line. */
+static void
+s_send (runner_t *self, proto_msg_t *msg, bool final)
+{
+    pthread_mutex_lock (&self->lock);
+    bool was_empty = self->queue_head == self->queue_tail;
+    int rc = s_queue_push (self, msg, final);
+    if (final)
+        self->job_given = false;
+    pthread_mutex_unlock (&self->lock);
+    if (rc < 0) {
+        log_write (AURA_LOG_ERROR, msg->cid, msg->job,
+                   "job %s event lost: out of memory",
                    msg->type == PROTO_EVENT ? proto_event_kind_name (msg->kind)
                                             : proto_type_name (msg->type));
         proto_msg_reset (msg);
         free (msg);
+        return;
     }
+    if (was_empty && zsock_send (self->outbox, "p", (void *) self) != 0)
+        log_error ("runner cannot wake the worker's thread: inproc send failed");
 }
 
 /*  Returns a new event of this job, or NULL (logged) when out of memory. */
@@ -154,7 +212,7 @@ s_send_step_status (runner_t *self, step_t step, step_status_t status)
         return;
     msg->step = step;
     msg->step_status = status;
-    s_send (self, msg);
+    s_send (self, msg, false);
 }
 
 /*  The progress callback the steps get: stops them when asked, and turns
@@ -190,7 +248,7 @@ s_progress (void *ctx, step_t step, double fraction, const char *message,
     msg->percent = step_overall_percent (self->current, fraction);
     s_copy_text (msg->message, sizeof msg->message, message);
     msg->eta_s = eta_s >= 0 ? eta_s : -1;
-    s_send (self, msg);
+    s_send (self, msg, false);
     return 0;
 }
 
@@ -206,7 +264,7 @@ s_warn (void *ctx, const char *code, const char *message)
     msg->step = self->current;
     s_copy_text (msg->code, sizeof msg->code, code && *code ? code : "Warning");
     s_copy_text (msg->message, sizeof msg->message, message ? message : "");
-    s_send (self, msg);
+    s_send (self, msg, false);
 }
 
 /*  Makes the job's directory under the artifact root (and the root when it
@@ -268,7 +326,7 @@ s_finish_failed (runner_t *self, step_t step, const pipeline_error_t *error)
         s_copy_text (msg->code, sizeof msg->code, error->code);
         s_copy_text (msg->message, sizeof msg->message, error->message);
         msg->retryable = error->retryable;
-        s_send (self, msg);
+        s_send (self, msg, false);
     }
     s_send_step_status (self, step, STEP_FAILED);
 
@@ -310,11 +368,12 @@ s_error_complete (pipeline_error_t *error, step_t step, int rc)
                         step_name (step), why);
 }
 
-static void *
-s_runner_thread (void *arg)
+/*  Runs the job given to the runner and returns its final message, filled
+    in and taken from self->final, for the caller to send. */
+static proto_msg_t *
+s_run_job (runner_t *self)
 {
-    runner_t *self = arg;
-    char artifact_dir[PIPELINE_PATH_SIZE];
+    char artifact_dir[PIPELINE_PATH_SIZE] = "";
     pipeline_input_t input = {
         .job_id = self->job,
         .attempt = self->attempt,
@@ -332,7 +391,11 @@ s_runner_thread (void *arg)
 
     outcome_t outcome = OUTCOME_DONE;
     step_t step = STEP_PLAN;
-    int rc = s_make_artifact_dir (self, artifact_dir, sizeof artifact_dir);
+    /* a directory costs a few file system calls per job: only pipelines
+       that write files get one */
+    int rc = self->pipeline->writes_files
+                 ? s_make_artifact_dir (self, artifact_dir, sizeof artifact_dir)
+                 : 0;
     if (rc < 0) {
         pipeline_error_set (&error, rc == -ENOSPC ? "DiskFull" : "StorageFailed",
                             true, "cannot create the job's directory under %s: %s",
@@ -398,54 +461,54 @@ s_runner_thread (void *arg)
 
     proto_msg_t *final = self->final;
     self->final = NULL;
-    s_send (self, final);
-    return NULL;
+    return final;
+}
+
+/*  The slot's thread: waits for a job, runs it, sends its final message
+    and is idle again. Ends when asked to quit while idle. */
+static void *
+s_runner_thread (void *arg)
+{
+    runner_t *self = arg;
+    while (true) {
+        pthread_mutex_lock (&self->lock);
+        while (!self->job_given && !self->quit)
+            pthread_cond_wait (&self->wake, &self->lock);
+        bool job_given = self->job_given;
+        pthread_mutex_unlock (&self->lock);
+        if (!job_given)
+            return NULL;
+
+        s_send (self, s_run_job (self), true);
+    }
 }
 
 runner_t *
-runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
-            const pipeline_options_t *options, const char *worker_id,
-            zsock_t *outbox)
+runner_new (const pipeline_t *pipeline, const pipeline_options_t *options,
+            const char *worker_id, zsock_t *outbox)
 {
-    assert (dispatch);
     assert (pipeline);
     assert (options);
+    assert (worker_id);
     assert (outbox);
     runner_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    memcpy (self->job, dispatch->job, sizeof self->job);
-    memcpy (self->cid, dispatch->cid, sizeof self->cid);
     snprintf (self->worker, sizeof self->worker, "%s", worker_id);
-    self->attempt = dispatch->attempt;
-    memcpy (self->prior, dispatch->steps, sizeof self->prior);
     self->pipeline = pipeline;
     self->options = *options;
+    self->outbox = outbox;
     atomic_init (&self->cancel_requested, false);
     atomic_init (&self->interrupt_requested, false);
+    self->queue_size = RUNNER_QUEUE_INITIAL;
+    self->queue = malloc (self->queue_size * sizeof *self->queue);
+    if (!self->queue)
+        goto fail_queue;
+    if (pthread_mutex_init (&self->lock, NULL) != 0)
+        goto fail_mutex;
+    if (pthread_cond_init (&self->wake, NULL) != 0)
+        goto fail_cond;
 
-    self->spec_len = dispatch->spec ? dispatch->spec_len : 0;
-    self->spec = malloc (self->spec_len + 1);
-    self->final = malloc (sizeof *self->final);
-    if (!self->spec || !self->final)
-        goto fail;
-    if (self->spec_len)
-        memcpy (self->spec, dispatch->spec, self->spec_len);
-    self->spec[self->spec_len] = '\0';
-
-    self->outbox = outbox;
-    return self;
-
-fail:
-    runner_destroy (&self);
-    return NULL;
-}
-
-int
-runner_start (runner_t *self)
-{
-    assert (self);
-    assert (!self->started);
     /* The thread inherits this mask: SIGINT and SIGTERM then always reach
        the main thread, which wakes from its poll at once. */
     sigset_t blocked, previous;
@@ -455,10 +518,61 @@ runner_start (runner_t *self)
     pthread_sigmask (SIG_BLOCK, &blocked, &previous);
     int rc = pthread_create (&self->thread, NULL, s_runner_thread, self);
     pthread_sigmask (SIG_SETMASK, &previous, NULL);
-    if (rc != 0)
-        return -rc;
-    self->started = true;
+    if (rc != 0) {
+        log_error ("cannot start a runner thread: %s", strerror (rc));
+        goto fail_thread;
+    }
+    return self;
+
+fail_thread:
+    pthread_cond_destroy (&self->wake);
+fail_cond:
+    pthread_mutex_destroy (&self->lock);
+fail_mutex:
+    free (self->queue);
+fail_queue:
+    free (self);
+    return NULL;
+}
+
+int
+runner_start (runner_t *self, const proto_msg_t *dispatch)
+{
+    assert (self);
+    assert (dispatch);
+    size_t spec_len = dispatch->spec ? dispatch->spec_len : 0;
+    pthread_mutex_lock (&self->lock);
+    assert (!self->job_given);
+    proto_msg_t *final = malloc (sizeof *final);
+    if (!final)
+        goto fail;
+    if (spec_len + 1 > self->spec_size) {
+        char *spec = realloc (self->spec, spec_len + 1);
+        if (!spec)
+            goto fail;
+        self->spec = spec;
+        self->spec_size = spec_len + 1;
+    }
+    memcpy (self->job, dispatch->job, sizeof self->job);
+    memcpy (self->cid, dispatch->cid, sizeof self->cid);
+    self->attempt = dispatch->attempt;
+    memcpy (self->prior, dispatch->steps, sizeof self->prior);
+    if (spec_len)
+        memcpy (self->spec, dispatch->spec, spec_len);
+    self->spec[spec_len] = '\0';
+    self->spec_len = spec_len;
+    self->final = final;
+    atomic_store (&self->cancel_requested, false);
+    atomic_store (&self->interrupt_requested, false);
+    self->job_given = true;
+    pthread_cond_signal (&self->wake);
+    pthread_mutex_unlock (&self->lock);
     return 0;
+
+fail:
+    pthread_mutex_unlock (&self->lock);
+    free (final);
+    return -ENOMEM;
 }
 
 void
@@ -503,12 +617,38 @@ runner_destroy (runner_t **self_p)
     runner_t *self = *self_p;
     if (!self)
         return;
-    if (self->started)
-        pthread_join (self->thread, NULL);
+    pthread_mutex_lock (&self->lock);
+    self->quit = true;
+    pthread_cond_signal (&self->wake);
+    pthread_mutex_unlock (&self->lock);
+    pthread_join (self->thread, NULL);
+    proto_msg_t *msg;
+    while ((msg = runner_message_next (self))) {
+        proto_msg_reset (msg);
+        free (msg);
+    }
+    free (self->queue);
+    pthread_cond_destroy (&self->wake);
+    pthread_mutex_destroy (&self->lock);
     free (self->final);
     free (self->spec);
     free (self);
     *self_p = NULL;
+}
+
+proto_msg_t *
+runner_message_next (runner_t *self)
+{
+    assert (self);
+    proto_msg_t *msg = NULL;
+    pthread_mutex_lock (&self->lock);
+    if (self->queue_head < self->queue_tail) {
+        msg = self->queue[self->queue_head++];
+        if (self->queue_head == self->queue_tail)
+            self->queue_head = self->queue_tail = 0;
+    }
+    pthread_mutex_unlock (&self->lock);
+    return msg;
 }
 
 bool

@@ -1,16 +1,24 @@
-/*  runner — one job on its own thread: runs the pipeline's steps in order
-    and turns what they report into protocol messages, which it hands to
-    the worker's main thread over an inproc socket. The main thread alone
-    talks to the broker, so a job's messages leave in the order they were
-    made.
+/*  runner — one worker slot's thread, made with the worker and reused for
+    each job of the slot: it runs the pipeline's steps in order and turns
+    what they report into protocol messages for the worker's main thread.
+    The main thread alone talks to the broker, so a job's messages leave
+    in the order they were made.
 
-    Each message arrives on the inbox as two pointer frames, [runner][msg]
-    (zsock "pp"): the receiver owns msg (a heap proto_msg_t; free it with
-    proto_msg_reset and free). Every started runner sends exactly one final
-    message, the last: a terminal event (job-completed, job-failed,
-    job-cancelled) or, when it was interrupted, declined {code "Shutdown"}.
-    Messages carry job, attempt, worker, cid and ts; the receiver adds
-    slots_free/slots_total to the final one. */
+    The runner queues its messages, in order, and when its queue goes from
+    empty to not empty it sends one frame on its outbox, [runner] (zsock
+    "p"): the receiver then takes the messages with runner_message_next,
+    and owns each (a heap proto_msg_t; free it with proto_msg_reset and
+    free). A wake-up may find the queue already emptied. Every started job
+    queues exactly one final message, its last: a terminal event
+    (job-completed, job-failed, job-cancelled) or, when it was interrupted,
+    declined {code "Shutdown"}. Once the final message is taken the runner
+    is idle and takes the next job. Messages carry job, attempt, worker,
+    cid and ts; the receiver adds slots_free/slots_total to the final one.
+
+    runner_start, runner_job, runner_cid, runner_attempt and runner_destroy
+    belong to the thread that made the runner (the worker's main thread);
+    runner_cancel, runner_interrupt and runner_message_next may be called
+    from any thread. */
 #ifndef AURA_WORKER_RUNNER_H
 #define AURA_WORKER_RUNNER_H
 
@@ -21,39 +29,53 @@
 
 typedef struct _runner_t runner_t;
 
-/*  Prepares a runner for the job of `dispatch` (a PROTO_DISPATCH message,
-    not modified; its spec is copied) that sends its messages on `outbox`,
-    a PUSH socket connected to the worker's inbox. The outbox stays the
-    caller's, who keeps it for the next job of the slot: from
-    runner_start until the runner's final message is received, only the
-    job's thread uses it. Steps the dispatch lists as Done or Skipped are
-    skipped. `options` is copied. Returns NULL when memory cannot be had. */
-runner_t *runner_new (const proto_msg_t *dispatch, const pipeline_t *pipeline,
+/*  Makes an idle runner and its thread, which runs `pipeline` with
+    `options` (copied) for each job it is given and sends its wake-ups on
+    `outbox`, a PUSH socket connected to the worker's inbox. The outbox
+    stays the caller's, who must keep it until the runner is destroyed:
+    only the runner's thread sends on it. The thread has SIGINT and SIGTERM
+    blocked, so that they always reach the main thread. Returns NULL when
+    memory or a thread cannot be had. */
+runner_t *runner_new (const pipeline_t *pipeline,
                       const pipeline_options_t *options, const char *worker_id,
                       zsock_t *outbox);
 
-/*  Starts the job's thread. Returns 0, or a negative errno when no thread
-    could be made (nothing was sent; destroy the runner). */
-int runner_start (runner_t *self);
+/*  Gives the idle runner the job of `dispatch` (a PROTO_DISPATCH message,
+    not modified; its spec is copied) and wakes its thread. Steps the
+    dispatch lists as Done or Skipped are skipped. Call it only for a
+    runner never given a job or once the previous job's final message has
+    been taken. Returns 0, or -ENOMEM when the job cannot be prepared
+    (nothing is sent; the runner stays idle). */
+int runner_start (runner_t *self, const proto_msg_t *dispatch);
 
-/*  Asks the job to stop at its next progress report and end as cancelled.
-    Thread-safe; does nothing once the job has finished. */
+/*  Asks the running job to stop at its next progress report and end as
+    cancelled. Thread-safe. Does nothing to a job that has finished, and a
+    request made while the runner is idle is forgotten by the next
+    runner_start. */
 void runner_cancel (runner_t *self);
 
-/*  Asks the job to stop at its next progress report and hand the job back
-    (declined "Shutdown"). A cancel requested as well wins. Thread-safe. */
+/*  Asks the running job to stop at its next progress report and hand the
+    job back (declined "Shutdown"). A cancel requested as well wins.
+    Thread-safe, and forgotten like a cancel. */
 void runner_interrupt (runner_t *self);
 
+/*  The job last given to runner_start, while it runs and after. */
 const char *runner_job (const runner_t *self);
 const char *runner_cid (const runner_t *self);
 int runner_attempt (const runner_t *self);
 
-/*  Joins the job's thread and frees the runner. Call it only for a runner
-    never started or once its final message has been received: otherwise
-    it waits for the job to finish. Sets *self_p to NULL. */
+/*  Stops the runner's thread, joins it and frees the runner. When a job
+    is running it waits for the job to finish: interrupt it first, and do
+    not call this for a job whose step may never return (leave the runner
+    and its outbox to the process's exit instead). Messages still queued
+    are freed. Sets *self_p to NULL. */
 void runner_destroy (runner_t **self_p);
 
-/*  True when msg is a runner's final message (see above). */
+/*  Removes the runner's oldest queued message and returns it (the caller
+    owns it), or returns NULL when the queue is empty. */
+proto_msg_t *runner_message_next (runner_t *self);
+
+/*  True when msg is a job's final message (see above). */
 bool runner_message_is_final (const proto_msg_t *msg);
 
 #endif

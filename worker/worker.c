@@ -27,8 +27,8 @@
     one held, so clients see the latest state without a flood of events
     that each cost a journal write and a frame on every stream. */
 #define WORKER_PROGRESS_INTERVAL_MS 100
-/*  Most job messages forwarded per wakeup before dispatches and cancels
-    are looked at again. */
+/*  Most messages of one job forwarded per loop turn before dispatches and
+    cancels are looked at again. */
 #define WORKER_INBOX_BATCH 64
 /*  While messages wait for the broker's events socket (a paused or slow
     broker filled its queue), the loop tries again this often. */
@@ -41,9 +41,13 @@
 
 /*  Room for one job. Only the main thread touches it. */
 typedef struct {
-    runner_t *runner;              /* NULL = a free slot */
-    zsock_t *outbox;               /* PUSH to the inbox, lent to each
-                                      runner of the slot in turn */
+    runner_t *runner;              /* the slot's thread, made with the
+                                      worker and reused for each job */
+    bool busy;                     /* the runner has a job whose final
+                                      message has not been taken */
+    bool messages_waiting;         /* the runner woke us: its queue may
+                                      hold messages */
+    zsock_t *outbox;               /* PUSH to the inbox, the runner's */
     proto_msg_t *held_progress;    /* newest step-progress unsent, or NULL */
     int64_t progress_sent_ms;      /* when the job's last step-progress left */
     uint64_t progress_received;    /* this job's reports, for the log */
@@ -204,7 +208,7 @@ s_send_heartbeat (worker_t *self)
        lost its leases) can give them back to this worker */
     for (int i = 0; i < self->slots_total; i++) {
         runner_t *runner = self->slots[i].runner;
-        if (runner
+        if (self->slots[i].busy
             && proto_msg_add_running (&msg, runner_job (runner),
                                       runner_attempt (runner))
                    < 0)
@@ -264,7 +268,7 @@ s_find (const worker_t *self, const char *job, int attempt)
 {
     for (int i = 0; i < self->slots_total; i++) {
         runner_t *runner = self->slots[i].runner;
-        if (runner && runner_attempt (runner) == attempt
+        if (self->slots[i].busy && runner_attempt (runner) == attempt
             && strcmp (runner_job (runner), job) == 0)
             return i;
     }
@@ -272,22 +276,22 @@ s_find (const worker_t *self, const char *job, int attempt)
 }
 
 /*  Starts the job of a dispatch in slot `slot`: accepted goes out first,
-    so every event of the job follows it. */
+    so every event of the job follows it (the job's messages reach the
+    broker only through this thread, after this returns). */
 static void
 s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
 {
-    runner_t *runner = runner_new (dispatch, self->pipeline, &self->options,
-                                   self->worker_id, self->slots[slot].outbox);
-    if (!runner) {
+    slot_t *room = &self->slots[slot];
+    int rc = runner_start (room->runner, dispatch);
+    if (rc < 0) {
         log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
-                   "cannot prepare the job: out of resources");
+                   "cannot prepare the job: %s", strerror (-rc));
         self->stats.jobs_declined++;
         s_send_answer (self, PROTO_DECLINED, dispatch->job, dispatch->attempt,
                        "Full", "worker out of resources");
         return;
     }
-    slot_t *room = &self->slots[slot];
-    room->runner = runner;
+    room->busy = true;
     /* the job's first progress report leaves at once */
     room->progress_sent_ms = zclock_mono () - WORKER_PROGRESS_INTERVAL_MS;
     room->progress_received = 0;
@@ -295,20 +299,6 @@ s_start_job (worker_t *self, int slot, const proto_msg_t *dispatch)
     self->slots_used++;
     s_send_answer (self, PROTO_ACCEPTED, dispatch->job, dispatch->attempt, NULL,
                    NULL);
-    int rc = runner_start (runner);
-    if (rc < 0) {
-        /* accepted is out, so the broker holds the job as ours: hand it
-           back the way a stopping worker does */
-        log_write (AURA_LOG_ERROR, dispatch->cid, dispatch->job,
-                   "cannot start the job's thread: %s", strerror (-rc));
-        room->runner = NULL;
-        self->slots_used--;
-        runner_destroy (&runner);
-        self->stats.jobs_handed_back++;
-        s_send_answer (self, PROTO_DECLINED, dispatch->job, dispatch->attempt,
-                       "Shutdown", "worker could not start the job");
-        return;
-    }
     self->stats.jobs_accepted++;
     log_write (AURA_LOG_INFO, dispatch->cid, dispatch->job,
                "accepted attempt %d (%d/%d slots busy)", (int) dispatch->attempt,
@@ -341,7 +331,7 @@ s_handle_dispatch (worker_t *self)
 
     int slot = -1;
     for (int i = 0; i < self->slots_total && !self->stopping; i++)
-        if (!self->slots[i].runner) {
+        if (!self->slots[i].busy) {
             slot = i;
             break;
         }
@@ -463,7 +453,7 @@ s_offer_progress (worker_t *self, slot_t *slot, proto_msg_t *msg)
     }
 }
 
-/*  Returns the slot that holds runner, or NULL. */
+/*  Returns the slot whose runner is `runner`, or NULL. */
 static slot_t *
 s_slot_of (worker_t *self, const void *runner)
 {
@@ -473,27 +463,22 @@ s_slot_of (worker_t *self, const void *runner)
     return NULL;
 }
 
-/*  Frees a slot whose runner sent its final message; what it still held
-    has been sent. */
+/*  Frees a slot whose runner sent its final message, and what it still
+    held has been sent: the runner is idle and takes the next job. */
 static void
 s_release (worker_t *self, slot_t *slot)
 {
     assert (!slot->held_progress);
-    runner_destroy (&slot->runner);
+    slot->busy = false;
     self->slots_used--;
 }
 
+/*  Forwards a message taken from the runner of slot (ownership passes). */
 static void
-s_handle_job_message (worker_t *self)
+s_handle_job_message (worker_t *self, slot_t *slot, proto_msg_t *msg)
 {
-    void *runner = NULL;
-    void *data = NULL;
-    if (zsock_recv (self->inbox, "pp", &runner, &data) != 0 || !data)
-        return;
-    proto_msg_t *msg = data;
-    slot_t *slot = s_slot_of (self, runner);
-    if (!slot)
-        log_error ("message from a runner that holds no slot");
+    if (!slot->busy)
+        log_error ("message from a runner that holds no job");
     else if (msg->type == PROTO_EVENT && msg->kind == EVENT_STEP_PROGRESS) {
         s_offer_progress (self, slot, msg);
         return;
@@ -501,7 +486,7 @@ s_handle_job_message (worker_t *self)
     else if (slot->held_progress)
         s_flush_progress (self, slot, zclock_mono ());
 
-    if (slot && runner_message_is_final (msg)) {
+    if (slot->busy && runner_message_is_final (msg)) {
         uint64_t received = slot->progress_received;
         uint64_t coalesced = slot->progress_coalesced;
         s_release (self, slot);
@@ -526,27 +511,69 @@ s_handle_job_message (worker_t *self)
     free (msg);
 }
 
+/*  Reads the runners' wake-ups waiting on the inbox and marks their
+    slots: each runner sends one when its queue stops being empty. */
+static void
+s_take_wakeups (worker_t *self)
+{
+    while (zsock_events (self->inbox) & ZMQ_POLLIN) {
+        void *runner = NULL;
+        if (zsock_recv (self->inbox, "p", &runner) != 0)
+            return;
+        slot_t *slot = s_slot_of (self, runner);
+        if (slot)
+            slot->messages_waiting = true;
+        else
+            log_error ("wake-up from a runner that is not the worker's");
+    }
+}
+
+/*  Forwards the messages the woken runners have queued, at most
+    WORKER_INBOX_BATCH of each. Returns true when some may be left. */
+static bool
+s_forward_job_messages (worker_t *self)
+{
+    bool left = false;
+    for (int i = 0; i < self->slots_total; i++) {
+        slot_t *slot = &self->slots[i];
+        if (!slot->messages_waiting)
+            continue;
+        int count = 0;
+        proto_msg_t *msg = NULL;
+        while (count < WORKER_INBOX_BATCH
+               && (msg = runner_message_next (slot->runner))) {
+            s_handle_job_message (self, slot, msg);
+            count++;
+        }
+        if (msg)
+            left = true; /* the batch is full: more may wait */
+        else
+            slot->messages_waiting = false;
+    }
+    return left;
+}
+
 static void
 s_begin_shutdown (worker_t *self)
 {
     self->stopping = true;
     log_info ("stopping: %d running job(s) to hand back", self->slots_used);
     for (int i = 0; i < self->slots_total; i++)
-        if (self->slots[i].runner)
+        if (self->slots[i].busy)
             runner_interrupt (self->slots[i].runner);
     /* no credits from now on, so the broker stops dispatching here */
     s_send_heartbeat (self);
 }
 
 /*  Hands back the jobs whose threads did not stop in time, each after
-    the progress it held. Their runners stay allocated: the threads still
-    use them. */
+    the progress it held. Their slots stay busy and their runners
+    allocated: the threads still use them. */
 static void
 s_abandon_runners (worker_t *self)
 {
     for (int i = 0; i < self->slots_total; i++) {
         runner_t *runner = self->slots[i].runner;
-        if (!runner)
+        if (!self->slots[i].busy)
             continue;
         s_flush_progress (self, &self->slots[i], zclock_mono ());
         log_write (AURA_LOG_ERROR, runner_cid (runner), runner_job (runner),
@@ -624,8 +651,8 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
         log_error ("cannot bind %s", self->inbox_endpoint);
         goto fail;
     }
-    /* one runner socket per slot, made once: a socket per job cost more
-       than the rest of a short job's messages */
+    /* one runner, thread and socket per slot, made once: a thread and a
+       socket per job cost more than the rest of a short job's work */
     for (int i = 0; i < self->slots_total; i++) {
         zsock_t *outbox = zsock_new (ZMQ_PUSH);
         if (!outbox)
@@ -636,6 +663,12 @@ worker_new (const aura_config_t *cfg, const pipeline_t *pipeline)
         if (zsock_connect (outbox, "%s", self->inbox_endpoint) != 0) {
             log_error ("cannot connect a runner socket to %s",
                        self->inbox_endpoint);
+            goto fail;
+        }
+        self->slots[i].runner = runner_new (pipeline, &self->options,
+                                            self->worker_id, outbox);
+        if (!self->slots[i].runner) {
+            log_error ("cannot start the runner of slot %d", i + 1);
             goto fail;
         }
     }
@@ -669,6 +702,7 @@ worker_run (worker_t *self)
 
     int64_t next_heartbeat_ms = zclock_mono () + self->heartbeat_ms;
     int64_t give_up_ms = 0;
+    bool messages_left = false; /* a runner's queue was not emptied */
     while (true) {
         int64_t now_ms = zclock_mono ();
         if (!self->stopping
@@ -704,20 +738,18 @@ worker_run (worker_t *self)
             wait_ms = WORKER_BACKLOG_RETRY_MS;
         if (self->stopping && give_up_ms - now_ms < wait_ms)
             wait_ms = give_up_ms - now_ms;
+        if (messages_left)
+            wait_ms = 0;
         void *which = zpoller_wait (self->poller, (int) (wait_ms > 0 ? wait_ms : 0));
         if (which == self->jobs)
             s_handle_dispatch (self);
         else if (which == self->control)
             s_handle_control (self);
-        else if (which == self->inbox) {
-            /* the jobs' messages come in bursts: forward what waits,
-               a bounded batch, before polling again */
-            int batch = 0;
-            do
-                s_handle_job_message (self);
-            while (++batch < WORKER_INBOX_BATCH
-                   && (zsock_events (self->inbox) & ZMQ_POLLIN));
-        }
+        else if (which == self->inbox)
+            s_take_wakeups (self);
+        /* the jobs' messages come in bursts: forward what waits, a
+           bounded batch of each job, before polling again */
+        messages_left = s_forward_job_messages (self);
     }
     if (!s_flush_backlog (self))
         log_error ("stopping with %zu messages the broker did not take",
@@ -758,8 +790,9 @@ worker_destroy (worker_t **self_p)
     worker_t *self = *self_p;
     if (!self)
         return;
-    /* after a normal run every slot is empty; a runner abandoned by
-       worker_run still has a running thread and must outlive the worker */
+    /* after a normal run every runner is idle and its thread ends at
+       once; a runner abandoned by worker_run is still inside a step and
+       must outlive the worker, with its socket, which it still sends on */
     for (int i = 0; self->slots && i < self->slots_total; i++) {
         slot_t *slot = &self->slots[i];
         if (slot->held_progress) {
@@ -767,22 +800,16 @@ worker_destroy (worker_t **self_p)
             free (slot->held_progress);
             slot->held_progress = NULL;
         }
-        if (slot->runner && !self->abandoned)
-            runner_destroy (&slot->runner);
-        /* a runner abandoned by worker_run still sends on its socket */
-        if (!slot->runner)
-            zsock_destroy (&slot->outbox);
+        if (slot->busy && self->abandoned)
+            continue;
+        if (slot->busy)
+            runner_interrupt (slot->runner); /* destroy waits for it */
+        runner_destroy (&slot->runner);
+        zsock_destroy (&slot->outbox);
     }
+    /* the inbox holds only wake-ups: the messages nobody will forward
+       were in the runners' queues, freed with them */
     zpoller_destroy (&self->poller);
-    if (self->inbox) {
-        /* messages nobody will forward: free what they own */
-        void *runner, *data;
-        while (zsock_events (self->inbox) & ZMQ_POLLIN
-               && zsock_recv (self->inbox, "pp", &runner, &data) == 0 && data) {
-            proto_msg_reset ((proto_msg_t *) data);
-            free (data);
-        }
-    }
     zsock_destroy (&self->control);
     zlistx_destroy (&self->backlog);
     zsock_destroy (&self->events);

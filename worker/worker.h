@@ -1,5 +1,6 @@
 /*  worker — the job runner process: takes dispatches from the broker, runs
-    each accepted job on its own thread (see runner.h) and reports every
+    each accepted job on the thread of the slot it takes (see runner.h; a
+    slot's thread is made with the worker and reused) and reports every
     fact back to the broker. One thread owns all the broker sockets, so the
     events of a job leave in the order they happened, after its `accepted`.
     The behaviour is that of docs/PROTOCOL.md. */

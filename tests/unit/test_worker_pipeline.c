@@ -4,11 +4,14 @@
     declines, cancel, failure, resume, shutdown hand-back). */
 #include <check.h>
 #include <czmq.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ids.h"
@@ -104,6 +107,10 @@ START_TEST (test_find)
     ck_assert_str_eq (pipeline->name, "synthetic");
     for (int step = 0; step < STEP_COUNT; step++)
         ck_assert (pipeline->steps[step] != NULL);
+    /* only a pipeline that writes files gets a directory per job */
+    ck_assert (!pipeline->writes_files);
+    ck_assert_ptr_nonnull (pipeline_find ("media"));
+    ck_assert (pipeline_find ("media")->writes_files);
     ck_assert_ptr_null (pipeline_find ("media-that-does-not-exist"));
     ck_assert_ptr_null (pipeline_find (""));
     ck_assert_ptr_null (pipeline_find (NULL));
@@ -290,10 +297,12 @@ s_worker_thread (void *arg)
 }
 
 /*  Starts a worker with `slots` slots whose synthetic steps last step_ms
-    and report `reports` times each (0: the pipeline's default, 4). */
+    and report `reports` times each (0: the pipeline's default, 4), with
+    artifact_dir as its artifact root ("": none). */
 static void
-s_harness_start_reports (harness_t *h, int slots, int step_ms,
-                         const char *fail_step, int reports)
+s_harness_start_in (harness_t *h, int slots, int step_ms,
+                    const char *fail_step, int reports,
+                    const char *artifact_dir)
 {
     static int instance;
     memset (h, 0, sizeof *h);
@@ -311,6 +320,8 @@ s_harness_start_reports (harness_t *h, int slots, int step_ms,
     snprintf (h->cfg.synthetic_fail_step, sizeof h->cfg.synthetic_fail_step,
               "%s", fail_step);
     snprintf (h->cfg.worker_id, sizeof h->cfg.worker_id, "test-worker");
+    snprintf (h->cfg.artifact_dir, sizeof h->cfg.artifact_dir, "%s",
+              artifact_dir);
 
     h->jobs = zsock_new (ZMQ_PUSH);
     h->events = zsock_new (ZMQ_PULL);
@@ -327,6 +338,13 @@ s_harness_start_reports (harness_t *h, int slots, int step_ms,
     h->worker = worker_new (&h->cfg, pipeline_find ("synthetic"));
     ck_assert_ptr_nonnull (h->worker);
     ck_assert_int_eq (pthread_create (&h->thread, NULL, s_worker_thread, h), 0);
+}
+
+static void
+s_harness_start_reports (harness_t *h, int slots, int step_ms,
+                         const char *fail_step, int reports)
+{
+    s_harness_start_in (h, slots, step_ms, fail_step, reports, "");
 }
 
 static void
@@ -654,6 +672,78 @@ START_TEST (test_worker_coalesces_progress)
 }
 END_TEST
 
+/*  Jobs that report far faster than the worker forwards (2,000 reports
+    per step, no wait between them): their messages pile up on the slots'
+    threads and leave in bounded batches, each job's in order, and every
+    report either leaves or is replaced by a newer one. */
+START_TEST (test_worker_forwards_a_burst_in_order)
+{
+    harness_t h;
+    s_harness_start_reports (&h, 2, 0, "", 2000);
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+    char job[JOB_ID_SIZE], other[JOB_ID_SIZE];
+    s_dispatch (&h, job, NULL);
+    s_expect_accepted (&h, &msg, job, 1);
+    s_dispatch (&h, other, NULL);
+    double last_percent = 0;
+    int progress_sent = 0;
+    bool other_accepted = false, other_completed = false;
+    step_t step = STEP_PLAN;
+    bool running = false;
+    while (true) {
+        s_next (&h, &msg, false);
+        if (strcmp (msg.job, other) == 0) {
+            if (msg.type == PROTO_ACCEPTED)
+                other_accepted = true;
+            else if (msg.type == PROTO_EVENT && msg.kind == EVENT_JOB_COMPLETED)
+                other_completed = true;
+            else if (msg.type == PROTO_EVENT && msg.kind == EVENT_STEP_PROGRESS)
+                progress_sent++;
+            continue;
+        }
+        if (msg.type == PROTO_EVENT && msg.kind == EVENT_JOB_COMPLETED)
+            break;
+        ck_assert (msg.type == PROTO_EVENT);
+        if (msg.kind == EVENT_STEP_STATUS) {
+            ck_assert_int_eq (msg.step, step);
+            ck_assert_int_eq (msg.step_status, running ? STEP_DONE : STEP_RUNNING);
+            if (running)
+                step++;
+            running = !running;
+            continue;
+        }
+        ck_assert_int_eq (msg.kind, EVENT_STEP_PROGRESS);
+        ck_assert (running);
+        ck_assert_int_eq (msg.step, step);
+        ck_assert_msg (msg.percent >= last_percent, "percent went back");
+        last_percent = msg.percent;
+        progress_sent++;
+    }
+    ck_assert_int_eq (step, STEP_COUNT);
+    ck_assert (fabs (last_percent - 100.0) < 1e-9);
+    while (!other_completed) {
+        s_next (&h, &msg, false);
+        ck_assert_str_eq (msg.job, other);
+        if (msg.type == PROTO_ACCEPTED)
+            other_accepted = true;
+        else if (msg.type == PROTO_EVENT && msg.kind == EVENT_JOB_COMPLETED)
+            other_completed = true;
+        else if (msg.type == PROTO_EVENT && msg.kind == EVENT_STEP_PROGRESS)
+            progress_sent++;
+    }
+    ck_assert (other_accepted);
+    proto_msg_reset (&msg);
+
+    worker_stats_t stats;
+    s_harness_stop (&h, &stats);
+    ck_assert_uint_eq (stats.jobs_finished, 2);
+    /* every report of both jobs either went out or was replaced */
+    ck_assert_uint_eq (stats.progress_coalesced + (uint64_t) progress_sent,
+                       2 * 5 * 2000);
+}
+END_TEST
+
 START_TEST (test_worker_declines_when_full)
 {
     harness_t h;
@@ -829,6 +919,120 @@ START_TEST (test_worker_drops_bad_input)
 }
 END_TEST
 
+/*  Reads the events of a job that runs to the end, from its first
+    step-status to its job-completed, which is left in msg: every step
+    runs and is done, in order. */
+static void
+s_expect_job_completes (harness_t *h, proto_msg_t *msg, const char *job)
+{
+    double last_percent = 0, step_percent;
+    for (step_t step = STEP_PLAN; step < STEP_COUNT; step++) {
+        s_expect_step_status (h, msg, job, step, STEP_RUNNING);
+        s_read_progress (h, msg, job, step, &last_percent, &step_percent);
+        ck_assert (fabs (step_percent - 100.0) < 1e-6);
+        s_assert_event (msg, job, EVENT_STEP_STATUS);
+        ck_assert_int_eq (msg->step, step);
+        ck_assert_int_eq (msg->step_status, STEP_DONE);
+    }
+    s_next (h, msg, false);
+    s_assert_event (msg, job, EVENT_JOB_COMPLETED);
+}
+
+/*  Publishes a cancel of attempt 1 of job, again every 100 ms until the
+    worker's next message that is not a heartbeat arrives (a
+    subscription takes a moment to reach the publisher); leaves it in msg. */
+static void
+s_cancel_until_answered (harness_t *h, proto_msg_t *msg, const char *job)
+{
+    int64_t sent_ms = 0;
+    zsock_set_rcvtimeo (h->events, 100);
+    int64_t give_up_ms = zclock_mono () + 3000;
+    while (true) {
+        ck_assert_msg (zclock_mono () < give_up_ms, "cancel not answered in 3 s");
+        if (zclock_mono () - sent_ms >= 100) {
+            s_publish_cancel (h, job, 1);
+            sent_ms = zclock_mono ();
+        }
+        zframe_t *frame = zframe_recv (h->events);
+        if (!frame)
+            continue;
+        char err[160];
+        proto_msg_reset (msg);
+        ck_assert_int_eq (proto_decode (zframe_data (frame), zframe_size (frame),
+                                        msg, err, sizeof err),
+                          0);
+        zframe_destroy (&frame);
+        if (msg->type != PROTO_HEARTBEAT)
+            break;
+    }
+    zsock_set_rcvtimeo (h->events, 3000);
+}
+
+/*  A slot's thread runs one job after another: each job reports the whole
+    of its own events, the slot is free again after each final event, a
+    cancel stops the job then running and not the one before, and the slot
+    still runs jobs after a cancel. The synthetic pipeline writes no files,
+    so the artifact root stays empty: no directory per job. */
+START_TEST (test_worker_runs_jobs_in_turn_on_one_slot)
+{
+    char root[] = "/tmp/aura-test-artifacts-XXXXXX";
+    ck_assert_ptr_nonnull (mkdtemp (root));
+    harness_t h;
+    s_harness_start_in (&h, 1, 150, "", 0, root);
+    proto_msg_t msg;
+    proto_msg_init (&msg, PROTO_NONE);
+
+    char first[JOB_ID_SIZE], second[JOB_ID_SIZE], third[JOB_ID_SIZE];
+    s_dispatch (&h, first, NULL);
+    s_expect_accepted (&h, &msg, first, 0);
+    s_expect_job_completes (&h, &msg, first);
+    ck_assert_int_eq (msg.slots_free, 1);
+
+    s_dispatch (&h, second, NULL);
+    s_expect_accepted (&h, &msg, second, 0);
+    s_expect_step_status (&h, &msg, second, STEP_PLAN, STEP_RUNNING);
+    /* the job's events up to the cancel's effect, within a step or two */
+    while (true) {
+        s_cancel_until_answered (&h, &msg, second);
+        ck_assert_str_eq (msg.job, second);
+        ck_assert_msg (msg.type == PROTO_EVENT && !proto_event_is_terminal (msg.kind),
+                       "expected the job's events, got %s/%s",
+                       proto_type_name (msg.type), proto_event_kind_name (msg.kind));
+        if (msg.kind == EVENT_STEP_STATUS && msg.step_status == STEP_CANCELED)
+            break;
+    }
+    step_t cancelled_in = msg.step;
+    s_next (&h, &msg, false);
+    s_assert_event (&msg, second, EVENT_JOB_CANCELLED);
+    ck_assert_int_eq (msg.step, cancelled_in);
+    ck_assert_int_eq (msg.slots_free, 1);
+
+    /* the cancel of the second job is not carried over to the third */
+    s_dispatch (&h, third, NULL);
+    s_expect_accepted (&h, &msg, third, 0);
+    s_expect_job_completes (&h, &msg, third);
+    ck_assert_int_eq (msg.slots_free, 1);
+    proto_msg_reset (&msg);
+
+    worker_stats_t stats;
+    s_harness_stop (&h, &stats);
+    ck_assert_uint_eq (stats.jobs_accepted, 3);
+    ck_assert_uint_eq (stats.jobs_finished, 3);
+    ck_assert_uint_ge (stats.cancels_applied, 1);
+
+    DIR *dir = opendir (root);
+    ck_assert_ptr_nonnull (dir);
+    struct dirent *entry;
+    int entries = 0;
+    while ((entry = readdir (dir)))
+        if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
+            entries++;
+    closedir (dir);
+    ck_assert_int_eq (rmdir (root), 0);
+    ck_assert_int_eq (entries, 0);
+}
+END_TEST
+
 START_TEST (test_worker_hands_jobs_back_on_stop)
 {
     harness_t h;
@@ -906,11 +1110,13 @@ main (void)
     tcase_add_test (tc, test_worker_heartbeat_names_running_jobs);
     tcase_add_test (tc, test_worker_runs_a_job_in_order);
     tcase_add_test (tc, test_worker_coalesces_progress);
+    tcase_add_test (tc, test_worker_forwards_a_burst_in_order);
     tcase_add_test (tc, test_worker_declines_when_full);
     tcase_add_test (tc, test_worker_cancel_stops_the_step);
     tcase_add_test (tc, test_worker_reports_a_failed_step);
     tcase_add_test (tc, test_worker_skips_finished_steps);
     tcase_add_test (tc, test_worker_drops_bad_input);
+    tcase_add_test (tc, test_worker_runs_jobs_in_turn_on_one_slot);
     tcase_add_test (tc, test_worker_hands_jobs_back_on_stop);
     suite_add_tcase (s, tc);
 

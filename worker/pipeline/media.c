@@ -95,4 +95,5 @@ const pipeline_t pipeline_media = {
     },
     .collect = s_media_collect,
     .ready = s_media_ready,
+    .writes_files = true,
 };

@@ -42,7 +42,9 @@ typedef struct {
     int attempt;                          /* 1, 2, … */
     const char *spec;                     /* the job request, JSON text, NUL-terminated */
     size_t spec_len;
-    const char *artifact_dir;             /* the job's directory, "" when none */
+    const char *artifact_dir;             /* the job's directory, "" when none
+                                             (no artifact root, or a pipeline
+                                             that writes no files) */
     const pipeline_options_t *options;
     pipeline_warn_fn warn;                /* may be NULL: use pipeline_warn */
     void *warn_ctx;
@@ -86,7 +88,8 @@ typedef struct {
 typedef int (*pipeline_progress_fn) (void *ctx, step_t step, double fraction,
                                      const char *message, int eta_s);
 
-/*  One step. It runs on the job's own thread, may block, and must call
+/*  One step. It runs on the thread of the job's worker slot, which runs
+    the slot's jobs one after another; it may block, and must call
     `progress` (with progress_ctx) at least every PIPELINE_POLL_SLICE_MS.
     Returns 0 when the step is done, -ECANCELED when progress told it to
     stop, or another negative errno when it failed, with *error filled in
@@ -115,6 +118,10 @@ typedef struct {
     pipeline_step_fn steps[STEP_COUNT];   /* indexed by step_t, none NULL */
     pipeline_collect_fn collect;          /* NULL: what the steps reported */
     pipeline_ready_fn ready;              /* NULL: a done step stays done */
+    /*  Whether the steps write files. Only then does the runner make the
+        job's directory under options->artifact_root before the first
+        step; otherwise the steps, ready and collect get artifact_dir "". */
+    bool writes_files;
 } pipeline_t;
 
 /*  Returns the pipeline called `name`, or NULL when there is none. The

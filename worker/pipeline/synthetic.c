@@ -123,4 +123,5 @@ const pipeline_t pipeline_synthetic = {
         [STEP_COMPOSE] = s_synthetic_compose,
         [STEP_RENDER] = s_synthetic_render,
     },
+    .writes_files = false,
 };
