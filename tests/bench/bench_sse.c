@@ -390,6 +390,28 @@ s_wait_listening (bench_env_t *env)
 
 /* ------------------------------------------------------- plain requests */
 
+/*  A keep-alive connection to 127.0.0.1:port with 5 s timeouts, or -1. */
+static int
+s_connect_blocking (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval timeout = { 5, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    int one = 1;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t)port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    if (connect (fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close (fd);
+        return -1;
+    }
+    return fd;
+}
+
 /*  One HTTP/1.1 request on a fresh blocking connection from 127.0.0.1.
     Returns the status code with the body copied (NUL-terminated,
     truncated) into body, or -1 when the gateway could not be reached or
@@ -399,15 +421,6 @@ s_http (int port, const char *method, const char *path, const char *json,
         char *body, size_t body_size)
 {
     body[0] = '\0';
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval timeout = { 5, 0 };
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    struct sockaddr_in addr = { .sin_family = AF_INET,
-                                .sin_port = htons ((uint16_t)port),
-                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     char request[1024];
     int len =
         json ? snprintf (request, sizeof request,
@@ -419,9 +432,12 @@ s_http (int port, const char *method, const char *path, const char *json,
                          "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                          "Connection: close\r\n\r\n",
                          method, path, port);
-    if (len < 0 || (size_t)len >= sizeof request
-        || connect (fd, (struct sockaddr *)&addr, sizeof addr) != 0
-        || send (fd, request, (size_t)len, MSG_NOSIGNAL) != len) {
+    if (len < 0 || (size_t)len >= sizeof request)
+        return -1;
+    int fd = s_connect_blocking (port);
+    if (fd < 0)
+        return -1;
+    if (send (fd, request, (size_t)len, MSG_NOSIGNAL) != len) {
         close (fd);
         return -1;
     }
@@ -611,28 +627,6 @@ s_read_response (int fd)
     long code = 0;
     char digits[4] = { reply[9], reply[10], reply[11], '\0' };
     return s_parse_long (digits, 100, 599, &code) == 0 ? (int)code : -1;
-}
-
-/*  A keep-alive connection to 127.0.0.1:port with 5 s timeouts, or -1. */
-static int
-s_connect_blocking (int port)
-{
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval timeout = { 5, 0 };
-    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in addr = { .sin_family = AF_INET,
-                                .sin_port = htons ((uint16_t)port),
-                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    if (connect (fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        close (fd);
-        return -1;
-    }
-    return fd;
 }
 
 /*  POSTs one event to Nchan's publisher, the same JSON the gateway sends
