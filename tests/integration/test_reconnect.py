@@ -474,9 +474,12 @@ class ReconnectTest(unittest.TestCase):
         # stream never passes the backlog cap: the stream of every job
         # (GET /api/events) with hundreds of short jobs does. The cap is
         # well above the bursts of those jobs, so that the cut comes from
-        # the reader that stops reading.
+        # the reader that stops reading. Steps of 2 ms spread each job's
+        # events over time, so that the 16 jobs running at once interleave
+        # on the stream and the cut finds some of them half sent (a worker
+        # forwards a 0 ms job's events in one burst).
         stack = self.make_stack(worker=False, gateway={"AURA_SSE_MAX_BACKLOG": 65536},
-                                AURA_SYNTHETIC_STEP_MS=0, AURA_SYNTHETIC_REPORTS=3,
+                                AURA_SYNTHETIC_STEP_MS=2, AURA_SYNTHETIC_REPORTS=3,
                                 AURA_WORKER_SLOTS=8, AURA_LOG_LEVEL="info")
         stack.start_worker()
         stack.start_worker()
