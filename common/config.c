@@ -138,7 +138,8 @@ static const setting_t s_settings[] = {
       "replays", INT_FIELD (sse_max_backlog) },
     { CONFIG_LIMITS, "AURA_REQUEST_TIMEOUT_S", "request-timeout-s", "S",
       KIND_INT, "30", 1, 3600, NULL,
-      "a connection silent this long is closed (event streams excepted)",
+      "a connection silent this long is closed (an event stream: one whose "
+      "client takes none of its bytes for this long)",
       INT_FIELD (request_timeout_s) },
     { CONFIG_LIMITS, "AURA_HTTP_THREADS", "http-threads", "N", KIND_INT, "0", 0, 64,
       NULL, "threads serving HTTP connections (0: one per core)",

@@ -584,8 +584,13 @@ s_respond_stream (conn_t *c)
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header (response, "X-Accel-Buffering", "no");
-    /* keepalives, not the idle timeout, find dead clients of a stream */
-    MHD_set_connection_option (c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    /* The connection timeout stays: a stream waiting for events is
+       suspended, which libmicrohttpd never times out (and resuming resets
+       the timer), so it closes only a stream whose client took none of
+       its bytes for that long. Such a client is never read from again,
+       and a cut would otherwise leave its connection, and its place
+       among AURA_MAX_STREAMS, open for good. Keepalives find clients
+       that are gone. */
     enum MHD_Result rc = MHD_queue_response (c->conn, 200, response);
     MHD_destroy_response (response);
     s_count_request (c, 200);
