@@ -1003,6 +1003,13 @@ jobs_apply_event (jobs_t *self, proto_msg_t *event, int64_t now_us,
         break;
     case EVENT_JOB_COMPLETED:
         s_finish (self, job, JOB_DONE, now_us);
+        /* A worker completes a job only once every step is done or
+           skipped. A step still shown otherwise had its report lost on
+           the way (messages the broker had read but not handled when it
+           died): the job's state says what happened all the same. */
+        for (int i = 0; i < STEP_COUNT; i++)
+            if (job->steps[i] != STEP_SKIPPED)
+                job->steps[i] = STEP_DONE;
         job->percent = 100.0;
         s_copy (job->phase, sizeof job->phase, "complete");
         job->code[0] = '\0';

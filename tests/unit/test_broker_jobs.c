@@ -319,6 +319,36 @@ START_TEST (test_seq_and_terminal_order)
 }
 END_TEST
 
+/*  A step report lost on the way (a broker that died after reading it)
+    does not leave a completed job with a step Running or Pending. */
+START_TEST (test_completed_job_has_every_step_done)
+{
+    jobs_t *jobs = jobs_new ();
+    char a[JOB_ID_SIZE];
+    s_submit (jobs, 1, a, 1);
+    s_dispatch_expect (jobs, a, 1);
+    s_accept (jobs, a, 1);
+    s_step_status (jobs, a, 1, STEP_PLAN, STEP_SKIPPED);
+    s_step_status (jobs, a, 1, STEP_TTS, STEP_RUNNING);   /* its Done lost */
+    s_step_status (jobs, a, 1, STEP_RENDER, STEP_RUNNING);
+    s_step_status (jobs, a, 1, STEP_RENDER, STEP_DONE);   /* visuals, compose lost */
+
+    proto_msg_t event, status;
+    s_event (&event, a, 1, EVENT_JOB_COMPLETED, STEP_RENDER);
+    ck_assert_int_eq (s_apply (jobs, &event, 20000, &status), 0);
+    ck_assert_int_eq (status.status, JOB_DONE);
+    proto_msg_reset (&event);
+
+    proto_msg_t snap;
+    ck_assert_int_eq (jobs_snapshot (jobs, a, &snap), 0);
+    ck_assert_int_eq (snap.steps[STEP_PLAN], STEP_SKIPPED);
+    for (int s = STEP_TTS; s < STEP_COUNT; s++)
+        ck_assert_int_eq (snap.steps[s], STEP_DONE);
+    proto_msg_reset (&snap);
+    jobs_destroy (&jobs);
+}
+END_TEST
+
 START_TEST (test_percent_never_decreases)
 {
     jobs_t *jobs = jobs_new ();
@@ -1046,6 +1076,7 @@ main (void)
     tcase_add_test (tc, test_unsent_and_declined_go_back_to_the_head);
     tcase_add_test (tc, test_accept_is_fenced);
     tcase_add_test (tc, test_seq_and_terminal_order);
+    tcase_add_test (tc, test_completed_job_has_every_step_done);
     tcase_add_test (tc, test_percent_never_decreases);
     tcase_add_test (tc, test_events_are_fenced);
     tcase_add_test (tc, test_failure_is_recorded);
