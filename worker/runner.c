@@ -18,6 +18,11 @@
 /*  Room the message queue starts with; it grows when a job makes messages
     faster than the main thread forwards them. */
 #define RUNNER_QUEUE_INITIAL 64
+/*  Most forwarded messages a runner keeps for reuse. A message is a
+    10 KiB struct: allocating and freeing one per event let the thread's
+    malloc arena grow and shrink with each burst, and the pages it gave
+    back were faulted in again (a third of a worker's CPU per job). */
+#define RUNNER_SPARE_MAX 64
 
 struct _runner_t {
     /* set by runner_new, then only read */
@@ -36,6 +41,8 @@ struct _runner_t {
     size_t queue_head;
     size_t queue_tail;
     size_t queue_size;                   /* entries allocated */
+    proto_msg_t *spare[RUNNER_SPARE_MAX]; /* forwarded messages, for reuse */
+    size_t spare_count;
     atomic_bool cancel_requested;
     atomic_bool interrupt_requested;
 
@@ -182,19 +189,30 @@ s_send (runner_t *self, proto_msg_t *msg, bool final)
                    "job %s event lost: out of memory",
                    msg->type == PROTO_EVENT ? proto_event_kind_name (msg->kind)
                                             : proto_type_name (msg->type));
-        proto_msg_reset (msg);
-        free (msg);
+        runner_message_free (self, msg);
         return;
     }
     if (was_empty && zsock_send (self->outbox, "p", (void *) self) != 0)
         log_error ("runner cannot wake the worker's thread: inproc send failed");
 }
 
+/*  Returns a message to fill: a spare one, or a new one. Call with the
+    lock held. */
+static proto_msg_t *
+s_message_take (runner_t *self)
+{
+    if (self->spare_count > 0)
+        return self->spare[--self->spare_count];
+    return malloc (sizeof (proto_msg_t));
+}
+
 /*  Returns a new event of this job, or NULL (logged) when out of memory. */
 static proto_msg_t *
 s_event_new (runner_t *self, proto_event_kind_t kind)
 {
-    proto_msg_t *msg = malloc (sizeof *msg);
+    pthread_mutex_lock (&self->lock);
+    proto_msg_t *msg = s_message_take (self);
+    pthread_mutex_unlock (&self->lock);
     if (!msg) {
         log_write (AURA_LOG_ERROR, self->cid, self->job,
                    "out of memory: %s event lost", proto_event_kind_name (kind));
@@ -543,7 +561,7 @@ runner_start (runner_t *self, const proto_msg_t *dispatch)
     size_t spec_len = dispatch->spec ? dispatch->spec_len : 0;
     pthread_mutex_lock (&self->lock);
     assert (!self->job_given);
-    proto_msg_t *final = malloc (sizeof *final);
+    proto_msg_t *final = s_message_take (self);
     if (!final)
         goto fail;
     if (spec_len + 1 > self->spec_size) {
@@ -570,8 +588,9 @@ runner_start (runner_t *self, const proto_msg_t *dispatch)
     return 0;
 
 fail:
+    if (final)
+        self->spare[self->spare_count++] = final; /* it came from there */
     pthread_mutex_unlock (&self->lock);
-    free (final);
     return -ENOMEM;
 }
 
@@ -627,6 +646,8 @@ runner_destroy (runner_t **self_p)
         proto_msg_reset (msg);
         free (msg);
     }
+    while (self->spare_count > 0)
+        free (self->spare[--self->spare_count]);
     free (self->queue);
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
@@ -649,6 +670,22 @@ runner_message_next (runner_t *self)
     }
     pthread_mutex_unlock (&self->lock);
     return msg;
+}
+
+void
+runner_message_free (runner_t *self, proto_msg_t *msg)
+{
+    assert (self);
+    if (!msg)
+        return;
+    proto_msg_reset (msg);
+    pthread_mutex_lock (&self->lock);
+    bool kept = self->spare_count < RUNNER_SPARE_MAX;
+    if (kept)
+        self->spare[self->spare_count++] = msg;
+    pthread_mutex_unlock (&self->lock);
+    if (!kept)
+        free (msg);
 }
 
 bool

@@ -7,18 +7,19 @@
     The runner queues its messages, in order, and when its queue goes from
     empty to not empty it sends one frame on its outbox, [runner] (zsock
     "p"): the receiver then takes the messages with runner_message_next,
-    and owns each (a heap proto_msg_t; free it with proto_msg_reset and
-    free). A wake-up may find the queue already emptied. Every started job
-    queues exactly one final message, its last: a terminal event
-    (job-completed, job-failed, job-cancelled) or, when it was interrupted,
-    declined {code "Shutdown"}. Once the final message is taken the runner
-    is idle and takes the next job. Messages carry job, attempt, worker,
+    and owns each (a heap proto_msg_t; give it back with
+    runner_message_free, which keeps it for reuse). A wake-up may find the
+    queue already emptied. Every started job queues exactly one final
+    message, its last: a terminal event (job-completed, job-failed,
+    job-cancelled) or, when it was interrupted, declined {code
+    "Shutdown"}. Once the final message is taken the runner is idle and
+    takes the next job. Messages carry job, attempt, worker,
     cid and ts; the receiver adds slots_free/slots_total to the final one.
 
     runner_start, runner_job, runner_cid, runner_attempt and runner_destroy
     belong to the thread that made the runner (the worker's main thread);
-    runner_cancel, runner_interrupt and runner_message_next may be called
-    from any thread. */
+    runner_cancel, runner_interrupt, runner_message_next and
+    runner_message_free may be called from any thread. */
 #ifndef AURA_WORKER_RUNNER_H
 #define AURA_WORKER_RUNNER_H
 
@@ -74,6 +75,10 @@ void runner_destroy (runner_t **self_p);
 /*  Removes the runner's oldest queued message and returns it (the caller
     owns it), or returns NULL when the queue is empty. */
 proto_msg_t *runner_message_next (runner_t *self);
+
+/*  Gives back a message taken from this runner with runner_message_next:
+    the runner reuses it for a later message, or frees it. Any thread. */
+void runner_message_free (runner_t *self, proto_msg_t *msg);
 
 /*  True when msg is a job's final message (see above). */
 bool runner_message_is_final (const proto_msg_t *msg);

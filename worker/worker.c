@@ -402,8 +402,7 @@ s_flush_progress (worker_t *self, slot_t *slot, int64_t now_ms)
     slot->held_progress = NULL;
     slot->progress_sent_ms = now_ms;
     s_forward (self, held);
-    proto_msg_reset (held);
-    free (held);
+    runner_message_free (slot->runner, held);
 }
 
 /*  Sends every held step-progress whose interval is over. Returns the
@@ -440,16 +439,14 @@ s_offer_progress (worker_t *self, slot_t *slot, proto_msg_t *msg)
         slot->held_progress = NULL;
         slot->progress_sent_ms = now_ms;
         s_forward (self, msg);
-        proto_msg_reset (msg);
-        free (msg);
+        runner_message_free (slot->runner, msg);
     }
     else
         slot->held_progress = msg;
     if (dropped) {
         slot->progress_coalesced++;
         self->stats.progress_coalesced++;
-        proto_msg_reset (dropped);
-        free (dropped);
+        runner_message_free (slot->runner, dropped);
     }
 }
 
@@ -507,8 +504,7 @@ s_handle_job_message (worker_t *self, slot_t *slot, proto_msg_t *msg)
                    (unsigned long long) coalesced);
     }
     s_forward (self, msg);
-    proto_msg_reset (msg);
-    free (msg);
+    runner_message_free (slot->runner, msg);
 }
 
 /*  Reads the runners' wake-ups waiting on the inbox and marks their
@@ -796,8 +792,7 @@ worker_destroy (worker_t **self_p)
     for (int i = 0; self->slots && i < self->slots_total; i++) {
         slot_t *slot = &self->slots[i];
         if (slot->held_progress) {
-            proto_msg_reset (slot->held_progress);
-            free (slot->held_progress);
+            runner_message_free (slot->runner, slot->held_progress);
             slot->held_progress = NULL;
         }
         if (slot->busy && self->abandoned)
