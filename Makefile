@@ -90,7 +90,8 @@ test-valgrind: build
 # Benchmarks print figures; they are not tests. tests/bench/report.py runs
 # them and writes their tables into docs/BENCHMARKS.md, leaving the prose
 # around the tables alone. BENCH=media,sse runs some of them (broker,
-# media, sse). nginx + Nchan is installed for bench_sse to compare with.
+# media, sse, sse-pinned). nginx + Nchan is installed for bench_sse to
+# compare with.
 BENCH ?=
 bench: build
 	@./deploy/install-deps.sh --bench

@@ -1,6 +1,11 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_setaffinity */
+#endif
 #include "bench_proc.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +13,35 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+/*  The CPU children run on, or -1 for any. */
+static int s_child_cpu = -1;
+
+static int
+s_pin (pid_t pid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    return sched_setaffinity (pid, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+int
+bench_pin (int cpu, int self_cpu)
+{
+    if (self_cpu >= 0) {
+        int rc = s_pin (0, self_cpu);
+        if (rc < 0)
+            return rc;
+    }
+    s_child_cpu = cpu;
+    return 0;
+}
+
 void
 bench_child_prepare (pid_t parent, const char *log_path)
 {
+    if (s_child_cpu >= 0 && s_pin (0, s_child_cpu) < 0)
+        _exit (127);
     setpgid (0, 0);
     prctl (PR_SET_PDEATHSIG, SIGKILL);
     /* the benchmark died before the line above: nobody would kill us */

@@ -13,6 +13,12 @@
     otherwise the child exits with status 127. */
 void bench_child_prepare (pid_t parent, const char *log_path);
 
+/*  Runs the children prepared from now on on CPU `cpu` only (-1: on any,
+    the default), and the calling thread, and the threads it starts from
+    now on, on CPU `self_cpu` (-1: unchanged). Returns 0, or -errno when
+    the machine refused (a CPU it does not have). */
+int bench_pin (int cpu, int self_cpu);
+
 /*  CPU seconds (user + system) of the process or thread whose
     /proc/…/stat is at stat_path; 0 when it cannot be read. */
 double bench_stat_cpu_s (const char *stat_path);

@@ -24,6 +24,9 @@
     those of its worker processes, as many as the gateway has HTTP threads.
     The gateway restarts before each fan-out run, and nginx starts afresh
     for each, so that every run measures a process holding nothing else.
+    With --pin the servers run on CPU 0 and the client on CPU 1, so that
+    neither takes the other's core (one HTTP thread and one nginx worker
+    then, unless AURA_BENCH_HTTP_THREADS says otherwise).
     The client is one epoll loop over non-blocking sockets that decodes
     HTTP chunks and SSE frames by hand. Progress goes to stderr as lines
     starting with "# "; stdout gets only Markdown: a header line and one
@@ -1420,6 +1423,7 @@ typedef struct {
         connections, repeat;
     bool phases[PHASE_COUNT];
     bool nchan;
+    bool pin; /* servers on CPU 0, the client on CPU 1 */
 } options_t;
 
 typedef struct {
@@ -2189,6 +2193,8 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
             known = s_parse_phases (argv[i] + 9, opt->phases) == 0;
         else if (strcmp (argv[i], "--peer=nchan") == 0)
             opt->nchan = known = true;
+        else if (strcmp (argv[i], "--pin") == 0)
+            opt->pin = known = true;
         else if (strcmp (argv[i], "--peer=none") == 0) {
             opt->nchan = false;
             known = true;
@@ -2211,9 +2217,13 @@ s_parse_options (int argc, char **argv, bench_env_t *env, options_t *opt)
                 "usage: %s [--bin-dir=DIR] [--phases=LIST] [--peer=nchan|none] "
                 "[--streams=N] [--events=N] [--interval-ms=N] [--rate=N] "
                 "[--seconds=N] [--latency-streams=N] [--connections=N] "
-                "[--repeat=N] [--quick]\n"
+                "[--repeat=N] [--pin] [--quick]\n"
                 "  --phases   any of bytes,latency,setup,fanout (default all)\n"
                 "  --peer     compare with nginx + Nchan (default) or not\n"
+                "  --pin      servers (broker, gateway, nginx) on CPU 0, the "
+                "client on CPU 1;\n"
+                "             one HTTP thread and one nginx worker unless "
+                "AURA_BENCH_HTTP_THREADS says\n"
                 "  --streams  streams of the large fan-out run; the small one "
                 "has a tenth (default 10000)\n"
                 "  --events   fan-out events (default 100)\n"
@@ -2293,6 +2303,16 @@ main (int argc, char **argv)
     if (s_parse_options (argc, argv, &b.env, &b.opt) < 0)
         return 2;
     setvbuf (stdout, NULL, _IOLBF, 0);
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    /* before any thread starts: they inherit the client's CPU */
+    if (b.opt.pin) {
+        int rc = cpus >= 2 ? bench_pin (0, 1) : -EINVAL;
+        if (rc < 0) {
+            fprintf (stderr, "bench: --pin needs CPUs 0 and 1: %s\n",
+                     strerror (-rc));
+            return 2;
+        }
+    }
 
     zsys_init ();
     zsys_handler_set (NULL);
@@ -2303,7 +2323,6 @@ main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
 
     double load_start = bench_load_average ();
-    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
     const char *threads_wanted = getenv ("AURA_BENCH_HTTP_THREADS");
     long threads = 0;
     if (threads_wanted && *threads_wanted
@@ -2311,8 +2330,9 @@ main (int argc, char **argv)
         fprintf (stderr, "bench: AURA_BENCH_HTTP_THREADS must be 0 to 64\n");
         return 2;
     }
-    /* the gateway's default: one HTTP thread per core */
-    b.http_threads = threads > 0 ? (int)threads : (int)cpus;
+    /* the gateway's default: one HTTP thread per core; pinned, the one
+       core the servers have */
+    b.http_threads = threads > 0 ? (int)threads : b.opt.pin ? 1 : (int)cpus;
     b.nchan = b.opt.nchan
               && (b.opt.phases[PHASE_SETUP] || b.opt.phases[PHASE_FANOUT]);
     if (b.nchan
@@ -2429,8 +2449,13 @@ main (int argc, char **argv)
             "threads, %s); %s.\n",
             cpus, cpu_model, load_start, bench_load_average (), BENCH_MHD_VERSION,
             b.http_threads,
-            threads ? "AURA_BENCH_HTTP_THREADS" : "one per core, its default",
+            threads      ? "AURA_BENCH_HTTP_THREADS"
+            : b.opt.pin  ? "one, for the one core of --pin"
+                         : "one per core, its default",
             b.nchan ? b.nginx_version : nchan_skipped);
+    if (b.opt.pin)
+        printf ("--pin: the servers (broker, gateway, worker, nginx) run on "
+                "CPU 0 only, the client and its event sender on CPU 1.\n");
     if (b.nchan)
         printf ("nginx + Nchan: %d worker processes, as many as the gateway's "
                 "HTTP threads.\n",

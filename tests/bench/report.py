@@ -8,9 +8,9 @@ docs/BENCHMARKS.md holds generated regions between marker comments,
     <!-- bench:NAME end -->
 
 and prose around them that this script leaves alone. `machine` is the
-machine and its versions; every other NAME is a benchmark program,
-tests/bench/bench_NAME.c, whose standard output (Markdown) replaces the
-region. Progress lines (standard error) pass through. A benchmark that
+machine and its versions; every other NAME is a run of a benchmark
+program, tests/bench/bench_PROGRAM.c, whose standard output (Markdown)
+replaces the region. Progress lines (standard error) pass through. A benchmark that
 fails keeps its old region, and the script exits 1 after the others ran.
 
     report.py --bench-dir build/bench --bin-dir build/bin [--only media,sse]
@@ -25,11 +25,16 @@ import re
 import subprocess
 import sys
 
-# name: the program's arguments ({bin} is --bin-dir), in the order they run
+# name: the program and its arguments ({bin} is --bin-dir), in the order
+# they run
 BENCHMARKS = {
-    "broker": ["--bin-dir={bin}"],
-    "media": ["--runs=2"],
-    "sse": ["--bin-dir={bin}", "--repeat=2"],
+    "broker": ("broker", ["--bin-dir={bin}"]),
+    "media": ("media", ["--runs=2"]),
+    "sse": ("sse", ["--bin-dir={bin}", "--repeat=2"]),
+    # the fan-out again with the servers on one core and the client on the
+    # other, events far enough apart that one core keeps up
+    "sse-pinned": ("sse", ["--bin-dir={bin}", "--phases=fanout", "--pin",
+                           "--interval-ms=200", "--repeat=3"]),
 }
 
 
@@ -104,14 +109,15 @@ def machine_region():
 
 def run_benchmark(bench_dir, bin_dir, name):
     """The program's Markdown, or None when it failed."""
-    program = os.path.join(bench_dir, f"bench_{name}")
-    args = [arg.format(bin=bin_dir) for arg in BENCHMARKS[name]]
+    program_name, arguments = BENCHMARKS[name]
+    program = os.path.join(bench_dir, f"bench_{program_name}")
+    args = [arg.format(bin=bin_dir) for arg in arguments]
     print(f"report: {os.path.basename(program)} {' '.join(args)}",
           file=sys.stderr, flush=True)
     result = subprocess.run([program] + args, stdout=subprocess.PIPE,
                             text=True, check=False)
     if result.returncode != 0:
-        print(f"report: bench_{name} failed (exit {result.returncode}); "
+        print(f"report: {name} failed (exit {result.returncode}); "
               f"its section keeps the figures of the last run",
               file=sys.stderr)
         return None
