@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,32 @@
 #define GATEWAY_DRAIN_TIMEOUT_MS 2000
 /*  How long shutdown waits for streams to send their last comment. */
 #define GATEWAY_STREAMS_TIMEOUT_MS 1500
+/*  Most descriptors whose room the process table gets at start (8 bytes
+    and two bits each): past it, the table grows as before. */
+#define GATEWAY_FD_RESERVE_MAX 65536
+
+/*  Grows the process's descriptor table now to hold as many descriptors
+    as it may open (the open-files limit, at most GATEWAY_FD_RESERVE_MAX).
+    Linux doubles the table as descriptors are opened (256, 512, 1,024 …),
+    and in a process with several threads each growth waits for an RCU
+    grace period: the accept() that crossed the line stalled for 15–20 ms,
+    and every connection behind it. Called before any thread starts, the
+    growth costs nothing, and the table is never shrunk. */
+static void
+s_reserve_descriptors (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+        return;
+    rlim_t room = limit.rlim_cur;
+    if (room == RLIM_INFINITY || room > GATEWAY_FD_RESERVE_MAX)
+        room = GATEWAY_FD_RESERVE_MAX;
+    if (room < 2)
+        return;
+    int fd = fcntl (STDERR_FILENO, F_DUPFD_CLOEXEC, (int) room - 1);
+    if (fd >= 0)
+        close (fd);
+}
 
 /*  Parses the status line of an HTTP answer in buf[0..len): "HTTP/1.x NNN".
     Returns the status code, or -EAGAIN while the line is incomplete, or
@@ -245,6 +272,7 @@ main (int argc, char **argv)
         return 2;
     }
     log_init ("gateway", cfg.log_level, cfg.log_json);
+    s_reserve_descriptors ();
 
     /* SIGINT and SIGTERM are taken with sigwait() by this thread alone:
        blocked before any other thread exists, so every thread inherits

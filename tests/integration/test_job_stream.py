@@ -1,6 +1,8 @@
 """One job from HTTP through broker and worker back to an SSE stream."""
 
 import json
+import re
+import resource
 import signal
 import sys
 import time
@@ -173,6 +175,17 @@ class JobStreamTest(unittest.TestCase):
         conn.close()
         self.assertIsNotNone(comment, "no keepalive within 4 s")
         self.assertRegex(comment, r"^: keepalive \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+    def test_gateway_has_room_for_its_streams_from_the_start(self):
+        # Linux grows a process's descriptor table as descriptors are
+        # opened, and with threads running each growth stalled the
+        # accept() that crossed 256, 512 ... for 15-20 ms: the gateway
+        # sizes the table for its open-files limit before threads start.
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if soft == resource.RLIM_INFINITY else min(soft, 65536)
+        with open(f"/proc/{self.stack.gateway.proc.pid}/status") as f:
+            fd_size = int(re.search(r"^FDSize:\s+(\d+)", f.read(), re.M)[1])
+        self.assertGreaterEqual(fd_size, wanted)
 
     def test_sigterm_stops_every_process_cleanly(self):
         job = self.stack.submit()
