@@ -2446,20 +2446,20 @@ main (int argc, char **argv)
     fflush (b.out);
     printf ("SSE benchmark on %ld CPUs (%s), load average %.2f at the start "
             "and %.2f at the end; libmicrohttpd %s (the gateway: %d HTTP "
-            "threads, %s); %s.\n",
+            "thread%s, %s); %s.\n",
             cpus, cpu_model, load_start, bench_load_average (), BENCH_MHD_VERSION,
-            b.http_threads,
+            b.http_threads, b.http_threads == 1 ? "" : "s",
             threads      ? "AURA_BENCH_HTTP_THREADS"
-            : b.opt.pin  ? "one, for the one core of --pin"
+            : b.opt.pin  ? "one for the one core of --pin"
                          : "one per core, its default",
             b.nchan ? b.nginx_version : nchan_skipped);
     if (b.opt.pin)
         printf ("--pin: the servers (broker, gateway, worker, nginx) run on "
                 "CPU 0 only, the client and its event sender on CPU 1.\n");
     if (b.nchan)
-        printf ("nginx + Nchan: %d worker processes, as many as the gateway's "
-                "HTTP threads.\n",
-                b.http_threads);
+        printf ("nginx + Nchan: %d worker process%s, as many as the "
+                "gateway's HTTP threads.\n",
+                b.http_threads, b.http_threads == 1 ? "" : "es");
     fwrite (tables, 1, tables_size, stdout);
     exit_code = 0;
 
