@@ -31,6 +31,12 @@ journal_t *journal_open (const char *data_dir, char *err, size_t err_size);
     the journal; sets *self_p to NULL. Does nothing on NULL. */
 void journal_close (journal_t **self_p);
 
+/*  Sets the most the WAL may hold (64 MiB from journal_open): past it,
+    the checkpoint thread restarts the WAL, the writer waiting meanwhile,
+    and a WAL file larger than this is cut back to it. Returns 0, or -EIO
+    when SQLite refused. */
+int journal_set_wal_limit (journal_t *self, size_t bytes);
+
 /*  The database file's path. */
 const char *journal_path (journal_t *self);
 

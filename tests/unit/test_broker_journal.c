@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -371,6 +372,89 @@ START_TEST (test_duplicate_seq_fails_the_commit)
 }
 END_TEST
 
+/*  Size of a file in the test's directory, 0 when there is none. */
+static int64_t
+s_file_size (const char *name)
+{
+    char path[512];
+    struct stat st;
+    return stat (s_path (path, sizeof path, name), &st) == 0
+               ? (int64_t) st.st_size
+               : 0;
+}
+
+static int64_t
+s_mono_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+START_TEST (test_checkpoints_copy_commits_into_the_database)
+{
+    /* The checkpoint thread's connection used to check the WAL before
+       it had read anything, which SQLite answers with success and does
+       nothing: committed events then stayed in the WAL, which grew for
+       as long as the broker ran. */
+    journal_t *journal = s_open (s_dir);
+    jobs_t *jobs = jobs_new ();
+    char a[JOB_ID_SIZE];
+    s_submit (jobs, journal, 1, NULL, 1, a);
+    ck_assert_int_eq (journal_commit (journal), 0);
+    int64_t before = s_file_size ("aura.db");
+    s_events (journal, a, 1, 2000);
+    ck_assert_int_eq (journal_commit (journal), 0);
+    ck_assert_int_gt (s_file_size ("aura.db-wal"), 0);
+    int64_t deadline = s_mono_ms () + 8000;
+    while (s_file_size ("aura.db") <= before && s_mono_ms () < deadline)
+        usleep (20 * 1000);
+    ck_assert_msg (s_file_size ("aura.db") > before,
+                   "no checkpoint within 8 s: the database file stayed at "
+                   "%lld bytes",
+                   (long long) before);
+    journal_close (&journal);
+    jobs_destroy (&jobs);
+}
+END_TEST
+
+START_TEST (test_wal_stays_bounded_under_steady_writes)
+{
+    /* A passive checkpoint never ends a WAL whose writer keeps writing:
+       past its limit the WAL must be restarted and the file cut back. */
+    journal_t *journal = s_open (s_dir);
+    const int64_t limit = 1024 * 1024;
+    ck_assert_int_eq (journal_set_wal_limit (journal, (size_t) limit), 0);
+    jobs_t *jobs = jobs_new ();
+    char a[JOB_ID_SIZE];
+    s_submit (jobs, journal, 1, NULL, 1, a);
+    ck_assert_int_eq (journal_commit (journal), 0);
+    int64_t largest = 0, written = 0;
+    bool cut_back = false;
+    uint64_t seq = 1;
+    int64_t deadline = s_mono_ms () + 8000;
+    while (!cut_back && largest < 64 * limit && s_mono_ms () < deadline) {
+        s_events (journal, a, seq, seq + 9);
+        seq += 10;
+        ck_assert_int_eq (journal_commit (journal), 0);
+        int64_t size = s_file_size ("aura.db-wal");
+        if (size > largest)
+            largest = size;
+        else if (size < largest && largest > limit)
+            cut_back = true;
+        written++;
+        usleep (100);
+    }
+    ck_assert_msg (cut_back,
+                   "the WAL grew to %lld bytes over %lld commits and was "
+                   "never cut back to its limit of %lld",
+                   (long long) largest, (long long) written, (long long) limit);
+    ck_assert_int_le (s_file_size ("aura.db-wal"), largest);
+    journal_close (&journal);
+    jobs_destroy (&jobs);
+}
+END_TEST
+
 /*  Finishes a journaled job at finished_us (cancelled while queued). */
 static void
 s_finish (jobs_t *jobs, journal_t *journal, const char *id, int64_t finished_us)
@@ -551,6 +635,11 @@ main (void)
     tcase_add_test (tc, test_job_record_is_replaced);
     tcase_add_test (tc, test_replay_pages);
     tcase_add_test (tc, test_duplicate_seq_fails_the_commit);
+    /* the two checkpoint tests wait up to 8 s each when they fail,
+       and run slower under valgrind */
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_checkpoints_copy_commits_into_the_database);
+    tcase_add_test (tc, test_wal_stays_bounded_under_steady_writes);
     tcase_add_test (tc, test_prune_in_bounded_steps);
     tcase_add_test (tc, test_idempotency_lookup);
     tcase_add_test (tc, test_a_file_that_is_not_sqlite_is_refused);
