@@ -46,11 +46,10 @@
 #define JOURNAL_CHECKPOINT_PERIOD_MS 200
 /*  The most the WAL may hold. A passive checkpoint never ends the WAL
     while the broker keeps writing (new frames always follow the ones it
-    copied), so under steady writes the file grew without end: 800 MiB
-    in 16 s of 140,000 events/s, and the kernel then stalled the broker's
-    writes for up to 150 ms at a time. Past this size the checkpoint
-    thread restarts the WAL, making the writer wait while it copies the
-    rest, and a file that grew past it is cut back to it. */
+    copied), so under steady writes the file grew without end (800 MiB
+    in 16 s of 140,000 events/s). Past this size the writer restarts the
+    WAL after its next commit, waiting while the rest is copied, and a
+    file that grew past it is cut back to it. */
 #define JOURNAL_WAL_LIMIT_BYTES (64 * 1024 * 1024)
 /*  Restarts of the WAL are logged at most this often, with their count. */
 #define JOURNAL_RESTART_LOG_US (60LL * 1000 * 1000)
