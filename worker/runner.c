@@ -678,7 +678,12 @@ runner_message_free (runner_t *self, proto_msg_t *msg)
     assert (self);
     if (!msg)
         return;
-    proto_msg_reset (msg);
+    /* Only a spec is ever owned (proto.h); the runner's messages carry
+       none. The next user initialises the message (s_message_prepare),
+       so it is not cleared here too: that would be a second 10 KiB
+       memset per event. */
+    if (msg->spec)
+        proto_msg_reset (msg);
     pthread_mutex_lock (&self->lock);
     bool kept = self->spare_count < RUNNER_SPARE_MAX;
     if (kept)
